@@ -1,0 +1,152 @@
+"""GLUE (and demo) data for Lightning: local TSV folders or the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning as L
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from distill_zoo.data.demo import write_demo_dataset
+from distill_zoo.data.tasks import HUB_FIELDS, TaskSpec, get_task
+from distill_zoo.data.tsv import Example, glue_files, read_glue_tsv
+from distill_zoo.errors import ConfigError, DataError
+
+
+class GlueDataModule(L.LightningDataModule):
+    """Train and dev splits of one GLUE task, tokenised and dynamically padded.
+
+    Args:
+        task: ``sst2``, ``mrpc``, ``cola``, ``stsb``, ``rte``, ``qnli``, ``mnli``, ``qqp`` or ``demo``.
+        root: folder that holds ``glue/<task>/{train,dev}.tsv``; for ``demo`` the set is
+            written there on first use.
+        source: ``local`` (read ``root``), ``hub`` (``datasets.load_dataset``) or ``auto``
+            (local when ``root`` is set, else hub).
+        max_train_samples / max_eval_samples: keep a fixed random subset (drawn with
+            ``subset_seed``, identical for every method and seed); None keeps all.
+        max_length: truncation length in tokens.
+        batch_size / eval_batch_size / num_workers: DataLoader settings.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        root: str | None = None,
+        source: str = "auto",
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        subset_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.spec: TaskSpec = get_task(task)
+        if source not in ("auto", "local", "hub"):
+            raise ConfigError(f"data.source must be auto, local or hub, got {source!r}")
+        if source == "auto":
+            source = "local" if root or task == "demo" else "hub"
+        if source == "local" and not root:
+            raise ConfigError("data.source=local needs data.root (or the DISTILL_ZOO_DATA environment variable)")
+        self.root = Path(root).expanduser() if root else None
+        self.source = source
+        self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
+        self.max_length, self.num_workers, self.subset_seed = max_length, num_workers, subset_seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.examples: dict[str, list[Example]] = {}
+        self.datasets: dict[str, Dataset] = {}
+
+    def load_examples(self) -> dict[str, list[Example]]:
+        """Read (and validate) both splits; cheap to call again. Raises DataError on bad files."""
+        if not self.examples:
+            raw = self._read_hub() if self.source == "hub" else self._read_local()
+            self.examples = {
+                "train": _subset(raw["train"], self.max_train_samples, self.subset_seed),
+                "dev": _subset(raw["dev"], self.max_eval_samples, self.subset_seed),
+            }
+        return self.examples
+
+    def _read_local(self) -> dict[str, list[Example]]:
+        assert self.root is not None
+        if self.spec.name == "demo":
+            write_demo_dataset(self.root)
+        return {split: read_glue_tsv(path, self.spec) for split, path in glue_files(self.root, self.spec).items()}
+
+    def _read_hub(self) -> dict[str, list[Example]]:
+        from datasets import load_dataset
+
+        path, name = self.spec.hub
+        try:
+            ds = load_dataset(path, name)
+        except Exception as err:  # noqa: BLE001 - network, auth and cache errors all end here
+            raise DataError(
+                f"could not load {path}/{name} from the Hugging Face Hub ({type(err).__name__}: {err}); "
+                "without network access, point data.root at a local GLUE folder "
+                "(<root>/glue/<task>/{train,dev}.tsv)"
+            ) from err
+        rename = HUB_FIELDS.get(self.spec.name, {})
+        out = {}
+        for split, hub_split in (("train", "train"), ("dev", self.spec.dev_split)):
+            out[split] = [
+                {rename.get(k, k): v for k, v in row.items() if rename.get(k, k) in (*self.spec.text_fields, "label")}
+                for row in ds[hub_split]
+            ]
+        return out
+
+    def set_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Use the teacher's tokenizer; must be called before ``setup``."""
+        self.tokenizer = tokenizer
+        self.datasets = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            raise RuntimeError("call set_tokenizer() before setup()")
+        if self.datasets:
+            return
+        for split, rows in self.load_examples().items():
+            self.datasets[split] = Dataset.from_list(rows).map(
+                self._tokenize, batched=True, remove_columns=[*self.spec.text_fields, "label"],
+                desc=f"tokenising {self.spec.name}/{split}",
+            )
+
+    def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
+        texts = [batch[f] for f in self.spec.text_fields]
+        encoded = self.tokenizer(*texts, truncation=True, max_length=self.max_length)
+        encoded["labels"] = batch["label"]
+        return encoded
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        dataset = self.datasets[split].with_format("torch")
+        label_dtype = torch.float32 if self.spec.is_regression else torch.long
+        pad = DataCollatorWithPadding(self.tokenizer)
+
+        def collate(features: list[dict]) -> dict[str, torch.Tensor]:
+            batch = pad(features)
+            batch["labels"] = batch["labels"].to(label_dtype)
+            return dict(batch)
+
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("dev", False, self.eval_batch_size)
+
+
+def _subset(rows: list[Example], limit: int | None, seed: int) -> list[Example]:
+    if limit is None or limit >= len(rows):
+        return rows
+    if limit <= 0:
+        raise ConfigError(f"max samples must be positive or null, got {limit}")
+    index = sorted(random.Random(seed).sample(range(len(rows)), limit))
+    return [rows[i] for i in index]

@@ -1,0 +1,83 @@
+"""``data=demo``: a small English sentiment set this project writes itself.
+
+Sentences are composed from the phrase lists below (written for distill_zoo) by a
+seeded generator, so the set is identical everywhere and needs no download. It has
+plain, negated and contrastive sentences so that a model must read more than one
+keyword. Labels: 1 positive, 0 negative. Written as ``<dir>/glue/demo/{train,dev}.tsv``
+in SST-2's layout, then read like any local GLUE task.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+SUBJECTS = [
+    "the film", "this movie", "the plot", "the acting", "the soundtrack", "the dialogue",
+    "the ending", "the cast", "the pacing", "the camera work", "the story", "the script",
+    "the lead performance", "the final act", "the opening scene", "the humour", "the sequel",
+    "the documentary", "the animation", "the score", "the villain", "the screenplay",
+]
+POSITIVE = [
+    "wonderful", "moving", "brilliant", "gripping", "charming", "delightful", "sharp",
+    "beautifully made", "genuinely funny", "thoughtful", "tender", "superb", "inventive",
+    "a real pleasure", "warm and clever", "full of life", "honest and touching", "stunning",
+]
+NEGATIVE = [
+    "dull", "tedious", "clumsy", "lifeless", "predictable", "a mess", "painfully slow",
+    "forgettable", "shallow", "boring", "poorly written", "a chore to sit through", "flat",
+    "irritating", "hollow", "overlong and empty", "badly acted", "a waste of time",
+]
+OPENERS = ["", "honestly, ", "to be fair, ", "frankly, ", "in the end, ", "sadly, ", "happily, "]
+POS_VERBS = ["loved", "enjoyed", "adored", "admired", "would happily rewatch"]
+NEG_VERBS = ["hated", "regretted watching", "could not stand", "was bored by", "disliked"]
+
+
+def _sentence(rng: random.Random, label: int) -> str:
+    good, bad = rng.choice(POSITIVE), rng.choice(NEGATIVE)
+    subject, other = rng.sample(SUBJECTS, 2)
+    template = rng.randrange(6)
+    if template == 0:
+        core = f"{subject} is {good if label else bad}"
+    elif template == 1:
+        core = f"{subject} is not {bad if label else good} at all"
+    elif template == 2:
+        core = f"i {rng.choice(POS_VERBS) if label else rng.choice(NEG_VERBS)} {subject}"
+    elif template == 3:
+        first, second = (bad, good) if label else (good, bad)
+        core = f"although {other} is {first}, {subject} is {second} and that is what stays with you"
+    elif template == 4:
+        core = f"{subject} is far from {bad if label else good}"
+    else:
+        core = f"{subject} is {good if label else bad}, and {other} is {rng.choice(POSITIVE if label else NEGATIVE)} too"
+    return (rng.choice(OPENERS) + core + rng.choice([" .", " !", " ."])).strip()
+
+
+def demo_examples(num_examples: int, seed: int) -> list[tuple[str, int]]:
+    """``num_examples`` distinct, balanced (sentence, label) pairs."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[tuple[str, int]] = []
+    while len(out) < num_examples:
+        label = len(out) % 2
+        text = _sentence(rng, label)
+        if text not in seen:
+            seen.add(text)
+            out.append((text, label))
+    rng.shuffle(out)
+    return out
+
+
+def write_demo_dataset(root: Path, num_train: int = 600, num_dev: int = 200, seed: int = 0) -> Path:
+    """Write ``<root>/glue/demo/{train,dev}.tsv`` once; return ``root``. Safe if re-run."""
+    folder = root / "glue" / "demo"
+    if (folder / "train.tsv").is_file() and (folder / "dev.tsv").is_file():
+        return root
+    folder.mkdir(parents=True, exist_ok=True)
+    examples = demo_examples(num_train + num_dev, seed)
+    for split, rows in (("train", examples[:num_train]), ("dev", examples[num_train:])):
+        tmp = folder / f".{split}.tsv.{os.getpid()}"
+        tmp.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+        tmp.replace(folder / f"{split}.tsv")
+    return root

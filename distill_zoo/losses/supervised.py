@@ -1,0 +1,28 @@
+"""The supervised task loss: cross-entropy for classification, MSE for regression."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Loss on gold labels, as Hugging Face's sequence classifiers compute it.
+
+    Args:
+        logits: (B, C) for C ≥ 2 classes, or (B, 1) for a regression task (STS-B).
+        labels: (B,) class indices, or (B,) float targets for regression.
+
+    Returns:
+        Mean cross-entropy over examples (T = 1), or mean squared error.
+    """
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+    return F.cross_entropy(logits, labels.long())
+
+
+def regression_mse(student_pred: Tensor, teacher_pred: Tensor) -> Tensor:
+    """MSE between student and teacher predictions, (B, 1) each: KD for regression tasks."""
+    if student_pred.shape != teacher_pred.shape:
+        raise ValueError(f"prediction shapes differ: {tuple(student_pred.shape)} vs {tuple(teacher_pred.shape)}")
+    return F.mse_loss(student_pred, teacher_pred)

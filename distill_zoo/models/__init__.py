@@ -1,0 +1,19 @@
+"""Hugging Face encoders behind one wrapper; teacher loading; student builders."""
+
+from distill_zoo.models.classifier import load_classifier, random_classifier
+from distill_zoo.models.dims import EncoderDims, encoder_dims
+from distill_zoo.models.encoder import Encoder, FrozenEncoder
+from distill_zoo.models.layer_selection import copy_with_layers, select_layers
+from distill_zoo.models.pretrained import resolve_pretrained
+
+__all__ = [
+    "Encoder",
+    "EncoderDims",
+    "FrozenEncoder",
+    "copy_with_layers",
+    "encoder_dims",
+    "load_classifier",
+    "random_classifier",
+    "resolve_pretrained",
+    "select_layers",
+]

@@ -1,0 +1,64 @@
+"""Load or build Hugging Face sequence classifiers for a task."""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.models.dims import set_encoder_dims
+from distill_zoo.models.pretrained import resolve_pretrained
+
+
+def load_classifier(name_or_path: str, num_labels: int, dropout: float | None = None) -> PreTrainedModel:
+    """A sequence classifier with ``num_labels`` outputs from pretrained weights.
+
+    A base encoder (no classification head in its checkpoint) gets a fresh head. A
+    checkpoint that already has a classification head must have ``num_labels`` outputs.
+    """
+    source = resolve_pretrained(name_or_path)
+    config = AutoConfig.from_pretrained(source)
+    has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if has_head and config.num_labels != num_labels:
+        raise ConfigError(
+            f"{name_or_path} is a classifier with {config.num_labels} labels but the task has "
+            f"{num_labels}; pick a checkpoint fine-tuned on this task, or a base encoder whose "
+            "head will be trained from scratch"
+        )
+    config.num_labels = num_labels
+    if dropout is not None:
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+    return AutoModelForSequenceClassification.from_pretrained(source, config=config)
+
+
+def random_classifier(
+    tokenizer_name_or_path: str,
+    num_labels: int,
+    num_layers: int = 2,
+    hidden_size: int = 32,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    model_type: str = "bert",
+    dropout: float = 0.1,
+) -> PreTrainedModel:
+    """A randomly initialised classifier whose vocabulary matches a tokenizer's model.
+
+    Used for tiny test models and random-init ablations; the vocabulary size and
+    special-token ids come from ``tokenizer_name_or_path``'s config.
+    """
+    base = AutoConfig.from_pretrained(resolve_pretrained(tokenizer_name_or_path))
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=base.vocab_size,
+        pad_token_id=base.pad_token_id,
+        max_position_embeddings=base.max_position_embeddings,
+        num_labels=num_labels,
+    )
+    set_encoder_dims(
+        config,
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        num_heads=num_heads,
+        intermediate_size=intermediate_size,
+    )
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+    return AutoModelForSequenceClassification.from_config(config)

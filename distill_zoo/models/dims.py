@@ -1,0 +1,50 @@
+"""Architecture sizes read from any Hugging Face encoder config (BERT, RoBERTa, DistilBERT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+from transformers import PretrainedConfig
+
+
+@dataclass(frozen=True)
+class EncoderDims:
+    """Depth and widths of an encoder."""
+
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+
+
+def encoder_dims(config: PretrainedConfig) -> EncoderDims:
+    """Sizes of the encoder described by ``config``; DistilBERT's names are mapped by the config."""
+    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim")
+    return EncoderDims(
+        num_layers=config.num_hidden_layers,
+        hidden_size=config.hidden_size,
+        num_heads=config.num_attention_heads,
+        intermediate_size=intermediate,
+    )
+
+
+def set_encoder_dims(config: PretrainedConfig, **sizes: int) -> None:
+    """Set depth/width fields on ``config`` in place, whatever the family calls them."""
+    for key, value in sizes.items():
+        if key == "intermediate_size" and not hasattr(config, "intermediate_size"):
+            key = "hidden_dim"
+        elif key == "num_layers":
+            key = "num_hidden_layers"
+        elif key == "num_heads":
+            key = "num_attention_heads"
+        setattr(config, key, value)
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The ModuleList of transformer blocks of a Hugging Face encoder, found by its length."""
+    depth = model.config.num_hidden_layers
+    for module in model.base_model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == depth:
+            return module
+    raise ValueError(f"could not find the {depth} transformer layers of {type(model).__name__}")

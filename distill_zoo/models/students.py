@@ -1,0 +1,62 @@
+"""Student builders, chosen by ``conf/student/*.yaml``.
+
+Each builder is called as ``builder(teacher=<fine-tuned teacher>, num_labels=<task>)``
+plus the options in its config file.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
+
+from distill_zoo.models.classifier import load_classifier
+from distill_zoo.models.dims import encoder_dims, set_encoder_dims
+from distill_zoo.models.layer_selection import copy_with_layers, select_layers
+
+
+def from_teacher_layers(
+    teacher: PreTrainedModel,
+    num_labels: int,
+    num_layers: int | None = None,
+    layers: list[int] | None = None,
+) -> PreTrainedModel:
+    """DistilBERT's initialisation: same width, a subset of the teacher's layers.
+
+    Args:
+        teacher: the (fine-tuned) teacher.
+        num_labels: task labels (must match the teacher's head, which is copied).
+        num_layers: student depth; None means half the teacher's (rounded up).
+        layers: explicit 0-based teacher layers to copy; overrides ``num_layers``.
+    """
+    if layers is None:
+        depth = encoder_dims(teacher.config).num_layers
+        layers = select_layers(depth, num_layers or (depth + 1) // 2)
+    return copy_with_layers(teacher, list(layers))
+
+
+def from_config(
+    teacher: PreTrainedModel,
+    num_labels: int,
+    num_layers: int,
+    hidden_size: int,
+    num_heads: int,
+    intermediate_size: int,
+) -> PreTrainedModel:
+    """A randomly initialised student of the teacher's family and vocabulary, new sizes."""
+    config = copy.deepcopy(teacher.config)
+    config.num_labels = num_labels
+    set_encoder_dims(
+        config,
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        num_heads=num_heads,
+        intermediate_size=intermediate_size,
+    )
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def from_pretrained(teacher: PreTrainedModel, num_labels: int, name_or_path: str) -> PreTrainedModel:
+    """A student loaded from a saved checkpoint (e.g. a previous run's ``student/``)."""
+    del teacher
+    return load_classifier(name_or_path, num_labels)

@@ -1,0 +1,8 @@
+"""Distillation objectives: each combines pure losses and declares the features it reads."""
+
+from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives.distilbert import DistilBERTObjective
+from distill_zoo.objectives.kd import KDObjective
+from distill_zoo.objectives.supervised import SupervisedObjective
+
+__all__ = ["DistilBERTObjective", "KDObjective", "Objective", "SupervisedObjective"]

@@ -1,0 +1,70 @@
+"""The contract every distillation objective follows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.models.dims import EncoderDims
+
+
+class Objective(nn.Module):
+    """A distillation objective: declares the features it reads, returns weighted terms.
+
+    Subclasses hold hyper-parameters (and any learnable projections, which train with
+    the student); the math lives in :mod:`distill_zoo.losses`.
+
+    ``forward(student, teacher, batch)`` returns ``{"loss": total, "loss_<term>": ...}``
+    with each term already multiplied by its weight, so the terms add up to ``loss``.
+    A term whose weight is 0 is not computed.
+    """
+
+    #: Whether the objective reads the teacher at all (the ``none`` baseline does not).
+    needs_teacher: bool = True
+
+    #: Term names and their default weights; ``weights=`` overrides may only use these names.
+    default_weights: Mapping[str, float] = {}
+
+    def __init__(self, weights: Mapping[str, float] | None = None) -> None:
+        super().__init__()
+        unknown = sorted(set(weights or {}) - set(self.default_weights))
+        if unknown:
+            raise ConfigError(
+                f"unknown loss term(s) {unknown} for {type(self).__name__}; "
+                f"its terms are {sorted(self.default_weights)}"
+            )
+        self.weights = {name: float(w) for name, w in {**self.default_weights, **(weights or {})}.items()}
+        negative = {k: w for k, w in self.weights.items() if w < 0}
+        if negative:
+            raise ConfigError(f"loss weights must be >= 0, got {negative}")
+        if not any(self.weights.values()):
+            raise ConfigError(f"every loss weight is 0 ({self.weights}): nothing would be trained")
+
+    def active(self, term: str) -> bool:
+        """Whether ``term`` has a non-zero weight."""
+        return self.weights.get(term, 0.0) != 0.0
+
+    def student_request(self) -> FeatureRequest:
+        """Features read from the student."""
+        return FeatureRequest(logits=True)
+
+    def teacher_request(self) -> FeatureRequest:
+        """Features read from the teacher."""
+        return FeatureRequest(logits=True)
+
+    def check_models(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        """Raise :class:`~distill_zoo.errors.ConfigError` if the pair cannot be used. Runs before training."""
+
+    def combine(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Weight the unweighted ``terms`` and add them up into ``loss``."""
+        weighted = {f"loss_{name}": self.weights[name] * value for name, value in terms.items()}
+        total = sum(weighted.values())
+        return {"loss": total, **weighted}
+
+    def forward(
+        self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        raise NotImplementedError

@@ -1,0 +1,50 @@
+"""``method=kd``: Hinton, Vinyals and Dean (2015), "Distilling the Knowledge in a Neural Network"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import EncoderFeatures
+from distill_zoo.losses import kl_div, regression_mse, task_loss
+from distill_zoo.objectives.base import Objective
+
+
+class KDObjective(Objective):
+    """L = α · T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)) + (1 − α) · CE(y, softmax(z_S)).
+
+    For a regression task (one output) the soft term is MSE(z_S, z_T) and the hard
+    term MSE(z_S, y). Logged terms: ``loss_kd`` (α-weighted soft term) and
+    ``loss_task`` ((1 − α)-weighted hard term).
+
+    Args:
+        alpha: weight of the soft term, in [0, 1].
+        temperature: T for both teacher and student in the soft term; the hard term
+            uses T = 1.
+    """
+
+    default_weights = {"kd": 0.5, "task": 0.5}
+
+    def __init__(self, alpha: float = 0.5, temperature: float = 2.0) -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ConfigError(f"kd alpha must lie in [0, 1], got {alpha}")
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {temperature}")
+        super().__init__({"kd": alpha, "task": 1.0 - alpha})
+        self.temperature = temperature
+
+    def forward(
+        self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        terms: dict[str, Tensor] = {}
+        regression = student.logits.shape[-1] == 1
+        if self.active("kd"):
+            if regression:
+                terms["kd"] = regression_mse(student.logits, teacher.logits)
+            else:
+                terms["kd"] = kl_div(student.logits, teacher.logits, self.temperature)
+        if self.active("task"):
+            terms["task"] = task_loss(student.logits, batch["labels"])
+        return self.combine(terms)

@@ -1,0 +1,74 @@
+"""Turn the composed Hydra config into objects: one place for every ``instantiate`` call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from distill_zoo.data import GlueDataModule
+from distill_zoo.errors import ConfigError, DistillZooError
+from distill_zoo.models import resolve_pretrained
+from distill_zoo.objectives import Objective
+
+#: Keys of a group's config that describe it rather than construct it.
+DESCRIPTIVE_KEYS = ("name",)
+
+
+def build(node: DictConfig, drop: tuple[str, ...] = DESCRIPTIVE_KEYS, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` without the ``drop`` keys; our own errors come out unwrapped."""
+    resolved = OmegaConf.to_container(node, resolve=True)
+    config = {k: v for k, v in resolved.items() if k not in drop}
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, DistillZooError):
+            raise cause from None
+        raise ConfigError(f"could not build {node.get('_target_', 'an object')}: {err}") from err
+
+
+def build_tokenizer(cfg: DictConfig) -> PreTrainedTokenizerBase:
+    """The teacher's tokenizer, shared by the student."""
+    return AutoTokenizer.from_pretrained(resolve_pretrained(cfg.teacher.tokenizer))
+
+
+def build_datamodule(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> GlueDataModule:
+    datamodule = build(cfg.data)
+    if tokenizer is not None:
+        datamodule.set_tokenizer(tokenizer)
+    return datamodule
+
+
+def build_objective(cfg: DictConfig) -> Objective:
+    return build(cfg.method)
+
+
+def build_pretrained_teacher(cfg: DictConfig, num_labels: int) -> PreTrainedModel:
+    """The teacher before fine-tuning (pretrained weights, fresh head)."""
+    return build(cfg.teacher.model)(num_labels=num_labels)
+
+
+def build_student(cfg: DictConfig, teacher: PreTrainedModel, num_labels: int) -> PreTrainedModel:
+    return build(cfg.student.model)(teacher=teacher, num_labels=num_labels)
+
+
+def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
+    """The loggers of ``cfg.logger`` (a mapping name -> logger config), writing under ``save_dir``."""
+    loggers = []
+    for name, node in (cfg.get("logger") or {}).items():
+        if node is None:
+            continue
+        loggers.append(build(node, drop=(), save_dir=str(save_dir)))
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, max_epochs: int, loggers: list[Logger] | bool, root_dir: Path) -> L.Trainer:
+    """A Lightning Trainer from ``cfg.trainer`` (which the ``strategy`` group fills in)."""
+    return build(cfg.trainer, max_epochs=max_epochs, logger=loggers, default_root_dir=str(root_dir))

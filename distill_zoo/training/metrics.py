@@ -1,0 +1,25 @@
+"""GLUE's official metrics, from torchmetrics."""
+
+from __future__ import annotations
+
+from torch import Tensor
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import BinaryF1Score, MulticlassAccuracy, MulticlassMatthewsCorrCoef
+from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
+
+
+def build_metrics(names: tuple[str, ...], num_labels: int) -> MetricCollection:
+    """A collection keyed by metric name: ``acc``, ``f1`` (positive class), ``mcc``, ``pearson``, ``spearman``."""
+    factories: dict[str, Metric] = {
+        "acc": lambda: MulticlassAccuracy(num_classes=max(num_labels, 2), average="micro"),
+        "f1": lambda: BinaryF1Score(),
+        "mcc": lambda: MulticlassMatthewsCorrCoef(num_classes=max(num_labels, 2)),
+        "pearson": lambda: PearsonCorrCoef(),
+        "spearman": lambda: SpearmanCorrCoef(),
+    }
+    return MetricCollection({name: factories[name]() for name in names})
+
+
+def predictions(logits: Tensor) -> Tensor:
+    """Class ids for classification logits (B, C), or the scores (B,) for regression (B, 1)."""
+    return logits.squeeze(-1) if logits.shape[-1] == 1 else logits.argmax(dim=-1)

@@ -1,0 +1,105 @@
+"""The one LightningModule every method shares: run teacher and student, log, optimise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import PreTrainedModel
+
+from distill_zoo.features import FeatureRequest
+from distill_zoo.losses import task_loss
+from distill_zoo.models import Encoder, FrozenEncoder
+from distill_zoo.objectives import Objective
+from distill_zoo.training.metrics import build_metrics, predictions
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
+
+
+def default_optimizer(params: Iterable[torch.nn.Parameter]) -> Optimizer:
+    return torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+
+
+class DistillationModule(L.LightningModule):
+    """A system of three parts: a frozen teacher, a student, and an objective.
+
+    The same module fine-tunes a teacher (``objective`` = supervised, ``teacher`` =
+    None) and distils a student. Only the student's and the objective's parameters
+    (projections) are optimised; the teacher is frozen, kept in eval mode, and left
+    out of saved checkpoints.
+
+    Args:
+        student: the model being trained.
+        objective: what to minimise; declares which features it reads.
+        teacher: the frozen teacher, or None for objectives that read none.
+        metrics: metric names for validation (``acc``, ``f1``, ``mcc``, ``pearson``, ``spearman``).
+        optimizer: a factory ``params -> Optimizer`` (Hydra ``_partial_``).
+        warmup_ratio: share of the steps with linear warm-up, then linear decay to 0.
+    """
+
+    def __init__(
+        self,
+        student: PreTrainedModel,
+        objective: Objective,
+        teacher: PreTrainedModel | None = None,
+        metrics: tuple[str, ...] = ("acc",),
+        optimizer: OptimizerFactory = default_optimizer,
+        warmup_ratio: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.student = Encoder(student.train())  # from_pretrained returns eval mode: dropout on
+        self.teacher = FrozenEncoder(teacher) if teacher is not None and objective.needs_teacher else None
+        if objective.needs_teacher and self.teacher is None:
+            raise ValueError(f"{type(objective).__name__} needs a teacher")
+        objective.check_models(self.student.dims, self.teacher.dims if self.teacher else None)
+        self.objective = objective
+        self.optimizer_factory = optimizer
+        self.warmup_ratio = warmup_ratio
+        self.val_metrics = build_metrics(tuple(metrics), student.config.num_labels).clone(prefix="val/")
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        teacher = self.teacher(batch, self.objective.teacher_request()) if self.teacher is not None else None
+        student = self.student(batch, self.objective.student_request())
+        terms = self.objective(student, teacher, batch)
+        batch_size = batch["input_ids"].shape[0]
+        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=batch_size
+        )
+        return terms["loss"]
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        logits = self.student(batch, FeatureRequest(logits=True)).logits
+        batch_size = batch["input_ids"].shape[0]
+        self.log("val/loss", task_loss(logits, batch["labels"]), batch_size=batch_size, sync_dist=True)
+        self.val_metrics.update(predictions(logits), batch["labels"])
+        self.log_dict(self.val_metrics, batch_size=batch_size, prog_bar=True)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """Student and objective parameters that require gradients; never the teacher's."""
+        params = [*self.student.parameters(), *self.objective.parameters()]
+        return [p for p in params if p.requires_grad]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(self.trainable_parameters())
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = int(self.warmup_ratio * total)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (total - step) / max(total - warmup, 1))
+
+        scheduler = {"scheduler": LambdaLR(optimizer, schedule), "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep checkpoints to what training changes: drop the frozen teacher's weights."""
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("teacher.")]:
+            del state[key]

@@ -1,0 +1,32 @@
+"""Entry point: compose the config with Hydra and run the pipeline. Wiring only."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from distill_zoo.errors import DistillZooError
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from distill_zoo.pipeline import run_pipeline
+
+    try:
+        results = run_pipeline(cfg)
+    except DistillZooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        # One crashed job must not leave a W&B run open for the next job of a multirun.
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    return None if not results or results["retention"] is None else float(results["retention"])
+
+
+if __name__ == "__main__":
+    main()
