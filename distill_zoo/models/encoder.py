@@ -33,12 +33,10 @@ class Encoder(nn.Module):
     def forward(self, batch: Mapping[str, Tensor], request: FeatureRequest) -> EncoderFeatures:
         request = request.resolve(self.dims.num_layers)
         inputs = {k: batch[k] for k in self._input_keys if k in batch}
-        out = self.model(
-            **inputs,
-            output_hidden_states=bool(request.hidden_states),
-            output_attentions=bool(request.attentions),
-            return_dict=True,
-        )
+        if request.attentions:
+            out = self._run_eager(inputs, bool(request.hidden_states))
+        else:
+            out = self.model(**inputs, output_hidden_states=bool(request.hidden_states), return_dict=True)
         return EncoderFeatures(
             attention_mask=batch["attention_mask"],
             num_layers=self.dims.num_layers,
@@ -46,6 +44,16 @@ class Encoder(nn.Module):
             hidden_states={i: out.hidden_states[i] for i in request.hidden_states},
             attentions={i: out.attentions[i] for i in request.attentions},
         )
+
+
+    def _run_eager(self, inputs: dict[str, Tensor], hidden: bool):
+        """Attention probabilities need the eager kernel; the fused one is restored afterwards."""
+        previous = self.model.config._attn_implementation
+        self.model.set_attn_implementation("eager")
+        try:
+            return self.model(**inputs, output_hidden_states=hidden, output_attentions=True, return_dict=True)
+        finally:
+            self.model.set_attn_implementation(previous)
 
 
 class FrozenEncoder(Encoder):

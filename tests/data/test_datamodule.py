@@ -1,0 +1,52 @@
+"""The datamodule: demo set, fixed subsets, tokenised padded batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from distill_zoo.data import GlueDataModule
+from distill_zoo.data.demo import demo_examples, write_demo_dataset
+from distill_zoo.errors import ConfigError
+from distill_zoo.models import resolve_pretrained
+from tests.conftest import TOKENIZER
+
+
+def test_demo_set_is_deterministic_balanced_and_distinct(tmp_path):
+    a, b = demo_examples(300, seed=0), demo_examples(300, seed=0)
+    assert a == b
+    assert Counter(y for _, y in a) == {0: 150, 1: 150}
+    assert len({t for t, _ in a}) == 300
+    write_demo_dataset(tmp_path)
+    train = (tmp_path / "glue/demo/train.tsv").read_text().splitlines()
+    dev = (tmp_path / "glue/demo/dev.tsv").read_text().splitlines()
+    assert train[0] == "sentence\tlabel" and len(train) == 601 and len(dev) == 201
+    assert not set(train[1:]) & set(dev[1:])
+
+
+def test_subset_is_the_same_for_every_run(shared_data):
+    a = GlueDataModule("sst2", root=str(shared_data), max_train_samples=50, max_eval_samples=20)
+    b = GlueDataModule("sst2", root=str(shared_data), max_train_samples=50, max_eval_samples=20)
+    assert a.load_examples() == b.load_examples()
+    assert len(a.examples["train"]) == 50 and len(a.examples["dev"]) == 20
+
+
+def test_batches_are_padded_and_labelled(shared_data):
+    dm = GlueDataModule("stsb", root=str(shared_data), max_train_samples=16, max_eval_samples=8, batch_size=4, max_length=24)
+    dm.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input_ids"].shape[0] == 4 and batch["input_ids"].shape[1] <= 24
+    assert batch["labels"].dtype == torch.float32
+    assert (batch["token_type_ids"] == 1).any(), "sentence pairs get segment ids"
+    assert batch["attention_mask"].sum(1).min() >= 2
+
+
+def test_bad_source_settings():
+    with pytest.raises(ConfigError, match="data.root"):
+        GlueDataModule("sst2", root=None, source="local")
+    with pytest.raises(ConfigError, match="auto, local or hub"):
+        GlueDataModule("sst2", source="web")

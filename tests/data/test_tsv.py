@@ -1,0 +1,67 @@
+"""Local GLUE TSVs: every shared layout reads, bad files fail with file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill_zoo.data import get_task
+from distill_zoo.data.tsv import glue_files, read_glue_tsv
+from distill_zoo.errors import ConfigError, DataError
+
+
+@pytest.mark.parametrize(
+    ("task", "train_rows", "dev_rows"),
+    [("sst2", 67349, 872), ("rte", 2490, 277), ("stsb", 5749, 1500), ("cola", 8551, 516)],
+)
+def test_reads_the_shared_glue_files(shared_data, task, train_rows, dev_rows):
+    spec = get_task(task)
+    files = glue_files(shared_data, spec)
+    train, dev = read_glue_tsv(files["train"], spec), read_glue_tsv(files["dev"], spec)
+    assert (len(train), len(dev)) == (train_rows, dev_rows)
+    assert set(train[0]) == {*spec.text_fields, "label"}
+    if spec.is_regression:
+        assert all(0.0 <= ex["label"] <= 5.0 for ex in dev)
+    else:
+        assert {ex["label"] for ex in train} == {0, 1}
+
+
+def test_first_rows_match_the_files(shared_data):
+    sst2 = read_glue_tsv(shared_data / "glue/sst2/train.tsv", get_task("sst2"))
+    assert sst2[0] == {"sentence": "hide new secretions from the parental units ", "label": 0}
+    cola = read_glue_tsv(shared_data / "glue/cola/train.tsv", get_task("cola"))
+    assert cola[0]["label"] == 1 and cola[0]["sentence"].startswith("our friends wo n't buy")
+    stsb = read_glue_tsv(shared_data / "glue/stsb/train.tsv", get_task("stsb"))
+    assert stsb[0] == {"sentence1": "A plane is taking off.", "sentence2": "An air plane is taking off.", "label": 5.0}
+
+
+def test_glue_original_layouts(tmp_path):
+    rte = tmp_path / "rte.tsv"
+    rte.write_text("index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tA man rests.\tentailment\n1\tA.\tB.\tnot_entailment\n")
+    assert [ex["label"] for ex in read_glue_tsv(rte, get_task("rte"))] == [0, 1]
+    cola = tmp_path / "cola.tsv"
+    cola.write_text("gj04\t1\t\tThe sailors rode the breeze clear of the rocks.\ngj04\t0\t*\tThe more books.\n")
+    rows = read_glue_tsv(cola, get_task("cola"))
+    assert rows[1] == {"sentence": "The more books.", "label": 0}
+
+
+def test_malformed_row_names_file_and_line(tmp_path):
+    bad = tmp_path / "train.tsv"
+    bad.write_text("sentence\tlabel\ngood one\t1\nno label column here\n")
+    with pytest.raises(DataError, match=r"train.tsv, line 3: expected at least 2"):
+        read_glue_tsv(bad, get_task("sst2"))
+    bad.write_text("sentence\tlabel\ngood one\t1\nbad label\tpositive\n")
+    with pytest.raises(DataError, match=r"line 3: label 'positive' is not an integer"):
+        read_glue_tsv(bad, get_task("sst2"))
+    bad.write_text("sentence\tlabel\nout of range\t7\n")
+    with pytest.raises(DataError, match=r"line 2: label 7 is outside 0..1"):
+        read_glue_tsv(bad, get_task("sst2"))
+
+
+def test_missing_files_name_path_and_layout(tmp_path):
+    with pytest.raises(DataError, match=r"glue/mrpc/train.tsv.*<root>/glue/mrpc/train.tsv"):
+        glue_files(tmp_path, get_task("mrpc"))
+
+
+def test_unknown_task():
+    with pytest.raises(ConfigError, match="choose one of"):
+        get_task("sst3")

@@ -1,0 +1,79 @@
+"""Student builders: layer selection copies the right weights; label checks; random configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.models import encoder_dims, load_classifier, select_layers
+from distill_zoo.models.dims import transformer_layers
+from distill_zoo.models.students import from_config, from_teacher_layers
+from tests.conftest import tiny_bert
+
+
+def test_distilbert_layer_rule():
+    assert select_layers(12, 6) == [0, 2, 4, 7, 9, 11]
+    assert select_layers(6, 3) == [0, 2, 5]
+    assert select_layers(12, 12) == list(range(12))
+    assert select_layers(6, 1) == [5]
+    with pytest.raises(ConfigError):
+        select_layers(6, 7)
+
+
+def test_layer_selection_copies_exactly_the_chosen_layers():
+    teacher = tiny_bert(num_layers=6, seed=3)
+    student = from_teacher_layers(teacher, num_labels=2)
+    assert encoder_dims(student.config).num_layers == 3
+    t_layers, s_layers = transformer_layers(teacher), transformer_layers(student)
+    for s_index, t_index in enumerate([0, 2, 5]):
+        for (name, s_param), (_, t_param) in zip(s_layers[s_index].named_parameters(), t_layers[t_index].named_parameters()):
+            assert torch.equal(s_param, t_param), name
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    for key in ("bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight", "classifier.weight"):
+        assert torch.equal(t_state[key], s_state[key])
+    # A copy, not shared storage: training the student leaves the teacher alone.
+    assert s_state["bert.embeddings.word_embeddings.weight"].data_ptr() != t_state["bert.embeddings.word_embeddings.weight"].data_ptr()
+
+
+def test_explicit_layers_and_bad_layers():
+    teacher = tiny_bert(num_layers=4)
+    student = from_teacher_layers(teacher, 2, layers=[3, 1])
+    torch.testing.assert_close(
+        transformer_layers(student)[0].attention.self.query.weight, transformer_layers(teacher)[3].attention.self.query.weight
+    )
+    with pytest.raises(ConfigError, match="0..3"):
+        from_teacher_layers(teacher, 2, layers=[4])
+
+
+def test_random_student_from_config():
+    student = from_config(tiny_bert(), num_labels=3, num_layers=1, hidden_size=16, num_heads=2, intermediate_size=20)
+    dims = encoder_dims(student.config)
+    assert (dims.num_layers, dims.hidden_size, dims.num_heads, dims.intermediate_size) == (1, 16, 2, 20)
+    assert student.config.num_labels == 3
+
+
+def test_distilbert_and_roberta_families_work(tmp_path):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from distill_zoo.features import FeatureRequest
+    from distill_zoo.models import Encoder
+    from tests.conftest import padded_batch
+
+    for model_type in ("distilbert", "roberta"):
+        config = AutoConfig.for_model(model_type, vocab_size=3000, num_labels=2)
+        from distill_zoo.models.dims import set_encoder_dims
+
+        set_encoder_dims(config, num_layers=4, hidden_size=32, num_heads=2, intermediate_size=64)
+        teacher = AutoModelForSequenceClassification.from_config(config)
+        student = from_teacher_layers(teacher, 2)
+        assert encoder_dims(student.config).num_layers == 2
+        out = Encoder(student)(padded_batch(), FeatureRequest(logits=True, hidden_states=(-1,)))
+        assert out.logits.shape == (4, 2) and out.hidden(-1).shape == (4, 9, 32)
+
+
+def test_teacher_with_wrong_label_count_is_rejected(tmp_path):
+    tiny_bert(num_labels=3).save_pretrained(tmp_path / "three")
+    with pytest.raises(ConfigError, match="3 labels but the task has 2"):
+        load_classifier(str(tmp_path / "three"), num_labels=2)
+    assert load_classifier(str(tmp_path / "three"), num_labels=3).config.num_labels == 3
