@@ -1,0 +1,58 @@
+"""run.py as a user calls it: help, typos, bad input exit codes, a multirun sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, TINY_RUN
+
+
+def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_help_lists_the_config_groups():
+    out = run_cli("--help").stdout
+    for group in ("teacher:", "student:", "method:", "data:", "trainer:", "strategy:", "logger:", "experiment:"):
+        assert group in out
+    assert "distilbert, kd, none" in out
+
+
+def test_typo_in_an_option_lists_the_valid_ones(tmp_path):
+    proc = run_cli("method=distilbrt", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "Could not find 'method/distilbrt'" in proc.stderr
+    assert "distilbert" in proc.stderr and "kd" in proc.stderr
+
+
+def test_bad_input_exits_non_zero_with_a_message(tmp_path):
+    proc = run_cli(*TINY_RUN, "data=sst2", f"data.root={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'run'}",
+                   f"paths.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 2
+    assert "error: missing" in proc.stderr and "glue/sst2/train.tsv" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
+    proc = run_cli(
+        "-m", "method=kd,distilbert,none", "seed=1,2", *TINY_RUN, "student=half", "teacher.model.num_layers=4",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.cache_dir={tmp_path / 'cache'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
+    assert sorted((r["method"], r["seed"]) for r in results) == sorted(
+        (m, s) for m in ("kd", "distilbert", "none") for s in (1, 2)
+    )
+    teachers = {r["teacher"]["path"] for r in results}
+    assert len(teachers) == 1
+    assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1
+    assert proc.stdout.count("fine-tuning tiny") == 1
+    assert len({r["teacher"]["metrics"]["acc"] for r in results}) == 1

