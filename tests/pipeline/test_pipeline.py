@@ -91,3 +91,21 @@ def test_existing_results_survive_a_failed_rerun(tmp_path):
     with pytest.raises(ConfigError):
         run_pipeline(compose([*TINY_RUN, "method=distilbert", "student.model.hidden_size=16"], tmp_path))
     assert json.loads((out / "results.json").read_text()) == {"kept": True}
+
+
+def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = compose([*TINY_RUN, "method=kd", "seed=3", "logger=many"], tmp_path)
+    assert cfg.logger.wandb.offline is True
+    assert cfg.logger.wandb.group == "demo-tiny-tiny"
+    assert list(cfg.logger.wandb.tags) == ["kd", "demo", "tiny", "tiny", "seed3"]
+    import wandb
+
+    try:
+        run_pipeline(cfg)
+    finally:
+        wandb.finish()
+    runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    assert (tmp_path / "out" / "results.json").is_file()
