@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -71,6 +73,11 @@ class GlueDataModule(L.LightningDataModule):
                 "dev": _subset(raw["dev"], self.max_eval_samples, self.subset_seed),
             }
         return self.examples
+
+    def train_digest(self) -> str:
+        """A hash of the training examples actually used (after subsetting), whatever their source."""
+        blob = json.dumps(self.load_examples()["train"], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
 
     def _read_local(self) -> dict[str, list[Example]]:
         assert self.root is not None

@@ -23,19 +23,27 @@ POSITIVE = [
     "wonderful", "moving", "brilliant", "gripping", "charming", "delightful", "sharp",
     "beautifully made", "genuinely funny", "thoughtful", "tender", "superb", "inventive",
     "a real pleasure", "warm and clever", "full of life", "honest and touching", "stunning",
+    # Only in dev: the model must rely on what pre-training taught it about these words.
+    "magnificent", "heartfelt", "witty", "a triumph", "luminous", "exhilarating",
 ]
 NEGATIVE = [
     "dull", "tedious", "clumsy", "lifeless", "predictable", "a mess", "painfully slow",
     "forgettable", "shallow", "boring", "poorly written", "a chore to sit through", "flat",
     "irritating", "hollow", "overlong and empty", "badly acted", "a waste of time",
+    # Only in dev.
+    "dreadful", "insufferable", "a disaster", "muddled", "grating", "pointless",
 ]
+#: Phrases at or after this index of POSITIVE / NEGATIVE appear in dev only.
+HELD_OUT_FROM = 18
+#: Bumped whenever the generator changes, so stale copies on disk are rewritten.
+DEMO_VERSION = "2"
 OPENERS = ["", "honestly, ", "to be fair, ", "frankly, ", "in the end, ", "sadly, ", "happily, "]
 POS_VERBS = ["loved", "enjoyed", "adored", "admired", "would happily rewatch"]
 NEG_VERBS = ["hated", "regretted watching", "could not stand", "was bored by", "disliked"]
 
 
-def _sentence(rng: random.Random, label: int) -> str:
-    good, bad = rng.choice(POSITIVE), rng.choice(NEGATIVE)
+def _sentence(rng: random.Random, label: int, positive: list[str], negative: list[str]) -> str:
+    good, bad = rng.choice(positive), rng.choice(negative)
     subject, other = rng.sample(SUBJECTS, 2)
     template = rng.randrange(6)
     if template == 0:
@@ -50,18 +58,25 @@ def _sentence(rng: random.Random, label: int) -> str:
     elif template == 4:
         core = f"{subject} is far from {bad if label else good}"
     else:
-        core = f"{subject} is {good if label else bad}, and {other} is {rng.choice(POSITIVE if label else NEGATIVE)} too"
+        core = f"{subject} is {good if label else bad}, and {other} is {rng.choice(positive if label else negative)} too"
     return (rng.choice(OPENERS) + core + rng.choice([" .", " !", " ."])).strip()
 
 
-def demo_examples(num_examples: int, seed: int) -> list[tuple[str, int]]:
-    """``num_examples`` distinct, balanced (sentence, label) pairs."""
+def demo_examples(
+    num_examples: int, seed: int, held_out: bool = False, exclude: set[str] | None = None
+) -> list[tuple[str, int]]:
+    """``num_examples`` distinct, balanced (sentence, label) pairs, none of them in ``exclude``.
+
+    With ``held_out`` the phrases reserved for dev are used as well; otherwise they never are.
+    """
     rng = random.Random(seed)
-    seen: set[str] = set()
+    end = None if held_out else HELD_OUT_FROM
+    positive, negative = POSITIVE[:end], NEGATIVE[:end]
+    seen: set[str] = set(exclude or ())
     out: list[tuple[str, int]] = []
     while len(out) < num_examples:
         label = len(out) % 2
-        text = _sentence(rng, label)
+        text = _sentence(rng, label, positive, negative)
         if text not in seen:
             seen.add(text)
             out.append((text, label))
@@ -70,14 +85,24 @@ def demo_examples(num_examples: int, seed: int) -> list[tuple[str, int]]:
 
 
 def write_demo_dataset(root: Path, num_train: int = 600, num_dev: int = 200, seed: int = 0) -> Path:
-    """Write ``<root>/glue/demo/{train,dev}.tsv`` once; return ``root``. Safe if re-run."""
+    """Write ``<root>/glue/demo/{train,dev}.tsv`` once per :data:`DEMO_VERSION`; return ``root``.
+
+    Dev sentences are distinct from train ones, and half of them come from a generator
+    that also uses the held-out phrases.
+    """
     folder = root / "glue" / "demo"
-    if (folder / "train.tsv").is_file() and (folder / "dev.tsv").is_file():
+    version = folder / "VERSION"
+    if version.is_file() and version.read_text().strip() == DEMO_VERSION:
         return root
     folder.mkdir(parents=True, exist_ok=True)
-    examples = demo_examples(num_train + num_dev, seed)
-    for split, rows in (("train", examples[:num_train]), ("dev", examples[num_train:])):
+    train = demo_examples(num_train, seed)
+    seen = {text for text, _ in train}
+    dev = demo_examples(num_dev // 2, seed + 1, exclude=seen)
+    seen |= {text for text, _ in dev}
+    dev += demo_examples(num_dev - num_dev // 2, seed + 2, held_out=True, exclude=seen)
+    for split, rows in (("train", train), ("dev", dev)):
         tmp = folder / f".{split}.tsv.{os.getpid()}"
         tmp.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
         tmp.replace(folder / f"{split}.tsv")
+    version.write_text(DEMO_VERSION)
     return root

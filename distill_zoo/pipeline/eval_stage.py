@@ -20,7 +20,7 @@ from distill_zoo.training.metrics import build_metrics, predictions
 def dev_metrics(model: PreTrainedModel, loader: DataLoader, metric_names: tuple[str, ...], desc: str) -> dict[str, float]:
     """The task's metrics of ``model`` over every batch of ``loader``."""
     encoder = Encoder(model).eval()
-    metrics = build_metrics(metric_names, model.config.num_labels)
+    metrics = build_metrics(metric_names, model.config.num_labels, sync=False)
     device = next(model.parameters()).device
     for batch in tqdm(loader, desc=desc, leave=False):
         logits = encoder({k: v.to(device) for k, v in batch.items()}, FeatureRequest(logits=True)).logits

@@ -46,7 +46,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
     probe = build_student(cfg, untrained_teacher, spec.num_labels)
     objective.check_models(encoder_dims(probe.config), encoder_dims(untrained_teacher.config))
     del probe, untrained_teacher
-    cached = teacher_dir(cfg)
+    cached = teacher_dir(cfg, datamodule.train_digest())
     if "teacher" not in stages and not is_cached(cached):
         raise ConfigError(f"no cached teacher at {cached}; add 'teacher' to stages to fine-tune it first")
     student_dir = out_dir / "student"
@@ -97,7 +97,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
     }
     write_json(out_dir / "results.json", results)
     _log_summary(loggers, results)
-    print(format_table(results))
+    print("\n" + format_table(results))
     print(f"results: {out_dir / 'results.json'}")
     return results
 

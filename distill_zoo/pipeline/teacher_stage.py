@@ -32,9 +32,14 @@ _DATA_KEYS = ("task", "source", "max_train_samples", "max_length", "batch_size",
 _TRAINER_KEYS = ("precision", "gradient_clip_val", "accumulate_grad_batches")
 
 
-def teacher_cache_key(cfg: DictConfig) -> str:
-    """A short hash of everything that determines the fine-tuned teacher."""
+def teacher_cache_key(cfg: DictConfig, train_digest: str) -> str:
+    """A short hash of everything that determines the fine-tuned teacher.
+
+    ``train_digest`` (:meth:`GlueDataModule.train_digest`) pins the exact training
+    examples, so edited data files never reuse a stale teacher.
+    """
     description = {
+        "train_examples": train_digest,
         "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
         "data": {k: cfg.data.get(k) for k in _DATA_KEYS},
         "trainer": {k: cfg.trainer.get(k) for k in _TRAINER_KEYS},
@@ -43,8 +48,8 @@ def teacher_cache_key(cfg: DictConfig) -> str:
     return f"{cfg.teacher.name}-{cfg.data.task}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def teacher_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.cache_dir) / "teachers" / teacher_cache_key(cfg)
+def teacher_dir(cfg: DictConfig, train_digest: str) -> Path:
+    return Path(cfg.paths.cache_dir) / "teachers" / teacher_cache_key(cfg, train_digest)
 
 
 def is_cached(path: Path) -> bool:
@@ -64,7 +69,7 @@ def ensure_teacher(
     trained into a temporary folder that is renamed into place only when complete, so
     an interrupted run never leaves a half-written cache entry.
     """
-    final = teacher_dir(cfg)
+    final = teacher_dir(cfg, datamodule.train_digest())
     final.parent.mkdir(parents=True, exist_ok=True)
     rank_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
     # Under DDP every rank joins the fine-tuning, but only rank 0 locks and writes.

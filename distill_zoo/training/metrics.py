@@ -8,14 +8,20 @@ from torchmetrics.classification import BinaryF1Score, MulticlassAccuracy, Multi
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 
 
-def build_metrics(names: tuple[str, ...], num_labels: int) -> MetricCollection:
-    """A collection keyed by metric name: ``acc``, ``f1`` (positive class), ``mcc``, ``pearson``, ``spearman``."""
+def build_metrics(names: tuple[str, ...], num_labels: int, sync: bool = True) -> MetricCollection:
+    """A collection keyed by metric name: ``acc``, ``f1`` (positive class), ``mcc``, ``pearson``, ``spearman``.
+
+    ``sync=False`` for evaluation on one process while others may still be alive (DDP
+    rank 0 after training): its ``compute`` must not wait for the other ranks.
+    """
+    classes = max(num_labels, 2)
+    opts = {"sync_on_compute": sync}
     factories: dict[str, Metric] = {
-        "acc": lambda: MulticlassAccuracy(num_classes=max(num_labels, 2), average="micro"),
-        "f1": lambda: BinaryF1Score(),
-        "mcc": lambda: MulticlassMatthewsCorrCoef(num_classes=max(num_labels, 2)),
-        "pearson": lambda: PearsonCorrCoef(),
-        "spearman": lambda: SpearmanCorrCoef(),
+        "acc": lambda: MulticlassAccuracy(num_classes=classes, average="micro", **opts),
+        "f1": lambda: BinaryF1Score(**opts),
+        "mcc": lambda: MulticlassMatthewsCorrCoef(num_classes=classes, **opts),
+        "pearson": lambda: PearsonCorrCoef(**opts),
+        "spearman": lambda: SpearmanCorrCoef(**opts),
     }
     return MetricCollection({name: factories[name]() for name in names})
 

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoTokenizer
 
 from distill_zoo.data import GlueDataModule
-from distill_zoo.data.demo import demo_examples, write_demo_dataset
+from distill_zoo.data.demo import HELD_OUT_FROM, NEGATIVE, POSITIVE, demo_examples, write_demo_dataset
 from distill_zoo.errors import ConfigError
 from distill_zoo.models import resolve_pretrained
 from tests.conftest import TOKENIZER
@@ -24,7 +24,17 @@ def test_demo_set_is_deterministic_balanced_and_distinct(tmp_path):
     train = (tmp_path / "glue/demo/train.tsv").read_text().splitlines()
     dev = (tmp_path / "glue/demo/dev.tsv").read_text().splitlines()
     assert train[0] == "sentence\tlabel" and len(train) == 601 and len(dev) == 201
-    assert not set(train[1:]) & set(dev[1:])
+    assert not {r.split("\t")[0] for r in train[1:]} & {r.split("\t")[0] for r in dev[1:]}
+    held_out = POSITIVE[HELD_OUT_FROM:] + NEGATIVE[HELD_OUT_FROM:]
+    assert not any(phrase in row for row in train for phrase in held_out)
+    assert any(phrase in row for row in dev for phrase in held_out)
+
+
+def test_changed_data_changes_the_digest(tmp_path, shared_data):
+    a = GlueDataModule("sst2", root=str(shared_data), max_train_samples=20)
+    b = GlueDataModule("sst2", root=str(shared_data), max_train_samples=20, subset_seed=1)
+    assert a.train_digest() != b.train_digest()
+    assert a.train_digest() == GlueDataModule("sst2", root=str(shared_data), max_train_samples=20).train_digest()
 
 
 def test_subset_is_the_same_for_every_run(shared_data):

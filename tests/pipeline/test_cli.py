@@ -56,3 +56,16 @@ def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
     assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1
     assert proc.stdout.count("fine-tuning tiny") == 1
     assert len({r["teacher"]["metrics"]["acc"] for r in results}) == 1
+
+
+@pytest.mark.slow
+def test_ddp_pipeline_on_two_cpu_processes(tmp_path):
+    proc = run_cli(
+        *TINY_RUN, "strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+        f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["config"]["trainer"]["devices"] == 2
+    assert (tmp_path / "run" / "student" / "config.json").is_file()
+    assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1

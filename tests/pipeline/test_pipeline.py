@@ -10,7 +10,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from distill_zoo.errors import ConfigError, DataError
 from distill_zoo.pipeline import run_pipeline
+from distill_zoo.pipeline.builders import build_datamodule
 from distill_zoo.pipeline.teacher_stage import teacher_cache_key, teacher_dir
+
+
+def key(cfg) -> str:
+    return teacher_cache_key(cfg, build_datamodule(cfg).train_digest())
 from tests.conftest import TINY_RUN, compose
 
 
@@ -36,14 +41,15 @@ def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path):
 
 
 def test_teacher_is_cached_once_and_shared_across_methods_and_seeds(tmp_path):
-    keys = {teacher_cache_key(compose([*TINY_RUN, f"method={m}", f"seed={s}"], tmp_path)) for m in ("kd", "none") for s in (1, 2)}
+    keys = {key(compose([*TINY_RUN, f"method={m}", f"seed={s}"], tmp_path)) for m in ("kd", "none") for s in (1, 2)}
     assert len(keys) == 1
-    assert teacher_cache_key(compose([*TINY_RUN, "teacher.finetune.seed=5"], tmp_path)) not in keys
-    assert teacher_cache_key(compose([*TINY_RUN, "data.max_train_samples=32"], tmp_path)) not in keys
+    assert key(compose([*TINY_RUN, "teacher.finetune.seed=5"], tmp_path)) not in keys
+    assert key(compose([*TINY_RUN, "data.max_train_samples=32"], tmp_path)) not in keys
+    assert key(compose([*TINY_RUN, "data.subset_seed=3"], tmp_path)) not in keys
 
     cfg = compose([*TINY_RUN, "method=kd", "stages=[teacher]"], tmp_path)
     run_pipeline(cfg)
-    weights = teacher_dir(cfg) / "model.safetensors"
+    weights = teacher_dir(cfg, build_datamodule(cfg).train_digest()) / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     run_pipeline(compose([*TINY_RUN, "method=none", "seed=2"], tmp_path))
     assert weights.stat().st_mtime_ns == stamp, "the cached teacher was trained again"
