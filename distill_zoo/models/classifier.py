@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.models.dims import set_encoder_dims
+from distill_zoo.models.dims import set_dropout, set_encoder_dims
 from distill_zoo.models.pretrained import resolve_pretrained
 
 
@@ -26,7 +26,7 @@ def load_classifier(name_or_path: str, num_labels: int, dropout: float | None = 
         )
     config.num_labels = num_labels
     if dropout is not None:
-        config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+        set_dropout(config, dropout)
     return AutoModelForSequenceClassification.from_pretrained(source, config=config)
 
 
@@ -60,5 +60,5 @@ def random_classifier(
         num_heads=num_heads,
         intermediate_size=intermediate_size,
     )
-    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+    set_dropout(config, dropout)
     return AutoModelForSequenceClassification.from_config(config)

@@ -48,3 +48,11 @@ def transformer_layers(model: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList) and len(module) == depth:
             return module
     raise ValueError(f"could not find the {depth} transformer layers of {type(model).__name__}")
+
+
+def set_dropout(config: PretrainedConfig, rate: float) -> None:
+    """Set hidden and attention dropout, under BERT's or DistilBERT's names."""
+    if hasattr(config, "hidden_dropout_prob"):
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = rate
+    else:
+        config.dropout = config.attention_dropout = rate

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from distill_zoo.data import get_task
@@ -75,10 +76,10 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
     texts = [tuple(ex[f] for f in spec.text_fields) for ex in datamodule.load_examples()["dev"][:32]]
     samples = [tokenizer(*t, return_tensors="pt", truncation=True, max_length=cfg.data.max_length) for t in texts]
     report: dict[str, dict[str, Any]] = {}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     for role, model in (("teacher", teacher), ("student", student)):
-        model = model.to("cpu")
         report[role] = {
-            "metrics": dev_metrics(model, loader, spec.metrics, desc=f"eval {role}"),
+            "metrics": dev_metrics(model.to(device), loader, spec.metrics, desc=f"eval {role}"),
             **parameter_counts(model),
             **cpu_latency_ms(model, samples, cfg.eval.latency_runs, cfg.eval.latency_warmup),
         }

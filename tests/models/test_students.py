@@ -77,3 +77,14 @@ def test_teacher_with_wrong_label_count_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="3 labels but the task has 2"):
         load_classifier(str(tmp_path / "three"), num_labels=2)
     assert load_classifier(str(tmp_path / "three"), num_labels=3).config.num_labels == 3
+
+
+def test_random_classifier_sets_dropout_for_each_family():
+    from distill_zoo.models import random_classifier
+    from tests.conftest import TOKENIZER
+
+    bert = random_classifier(TOKENIZER, 2, dropout=0.0)
+    assert bert.config.hidden_dropout_prob == 0.0 and bert.config.attention_probs_dropout_prob == 0.0
+    distil = random_classifier(TOKENIZER, 2, model_type="distilbert", dropout=0.0)
+    assert distil.config.dropout == 0.0 and distil.config.attention_dropout == 0.0
+    assert distil.config.vocab_size == bert.config.vocab_size == 30522
