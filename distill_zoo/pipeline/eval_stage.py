@@ -5,11 +5,14 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from distill_zoo.data import GlueDataModule
 
 from distill_zoo.features import FeatureRequest
 from distill_zoo.models import Encoder
@@ -61,3 +64,32 @@ def cpu_latency_ms(
         "latency_ms_p90": timings[min(len(timings) - 1, int(0.9 * len(timings)))],
         "latency_threads": torch.get_num_threads(),
     }
+
+
+def evaluate_pair(
+    teacher: PreTrainedModel,
+    student: PreTrainedModel,
+    datamodule: GlueDataModule,
+    tokenizer: PreTrainedTokenizerBase,
+    latency_runs: int,
+    latency_warmup: int,
+) -> dict[str, dict[str, Any]]:
+    """Metrics, parameter counts and latency of teacher and student, measured side by side.
+
+    Metrics run on the accelerator when there is one; latency is always batch-1 CPU,
+    over the first 32 dev examples.
+    """
+    spec = datamodule.spec
+    datamodule.setup("validate")
+    loader = datamodule.val_dataloader()
+    texts = [tuple(ex[f] for f in spec.text_fields) for ex in datamodule.load_examples()["dev"][:32]]
+    samples = [tokenizer(*t, return_tensors="pt", truncation=True, max_length=datamodule.max_length) for t in texts]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    report: dict[str, dict[str, Any]] = {}
+    for role, model in (("teacher", teacher), ("student", student)):
+        report[role] = {
+            "metrics": dev_metrics(model.to(device), loader, spec.metrics, desc=f"eval {role}"),
+            **parameter_counts(model),
+            **cpu_latency_ms(model, samples, latency_runs, latency_warmup),
+        }
+    return report

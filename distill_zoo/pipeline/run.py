@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from distill_zoo.data import get_task
 from distill_zoo.errors import ConfigError
-from distill_zoo.models import encoder_dims
+from distill_zoo.models import encoder_dims, load_classifier
 from distill_zoo.pipeline.builders import (
     build_datamodule,
     build_loggers,
@@ -21,9 +20,9 @@ from distill_zoo.pipeline.builders import (
     build_tokenizer,
 )
 from distill_zoo.pipeline.distill_stage import distill, save_student
-from distill_zoo.pipeline.eval_stage import cpu_latency_ms, dev_metrics, parameter_counts
+from distill_zoo.pipeline.eval_stage import evaluate_pair
 from distill_zoo.pipeline.report import format_table, retention, write_json
-from distill_zoo.pipeline.teacher_stage import ensure_teacher, is_cached, load_teacher, teacher_dir
+from distill_zoo.pipeline.teacher_stage import ensure_teacher, is_cached, teacher_dir
 
 STAGES = ("teacher", "distill", "eval")
 
@@ -56,7 +55,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     teacher_path = ensure_teacher(cfg, spec, datamodule, tokenizer) if "teacher" in stages else cached
-    teacher = load_teacher(teacher_path)
+    teacher = load_classifier(str(teacher_path), spec.num_labels)
     if "distill" not in stages and "eval" not in stages:
         return None
 
@@ -67,22 +66,11 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
             return None
         save_student(student, tokenizer, student_dir)
     else:
-        student = load_teacher(student_dir)
+        student = load_classifier(str(student_dir), spec.num_labels)
     if "eval" not in stages:
         return None
 
-    datamodule.setup("validate")
-    loader = datamodule.val_dataloader()
-    texts = [tuple(ex[f] for f in spec.text_fields) for ex in datamodule.load_examples()["dev"][:32]]
-    samples = [tokenizer(*t, return_tensors="pt", truncation=True, max_length=cfg.data.max_length) for t in texts]
-    report: dict[str, dict[str, Any]] = {}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    for role, model in (("teacher", teacher), ("student", student)):
-        report[role] = {
-            "metrics": dev_metrics(model.to(device), loader, spec.metrics, desc=f"eval {role}"),
-            **parameter_counts(model),
-            **cpu_latency_ms(model, samples, cfg.eval.latency_runs, cfg.eval.latency_warmup),
-        }
+    report = evaluate_pair(teacher, student, datamodule, tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup)
     results = {
         "task": spec.name,
         "method": cfg.method.name,

@@ -19,7 +19,7 @@ from pathlib import Path
 import lightning as L
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
-from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
 from distill_zoo.objectives import SupervisedObjective
@@ -54,10 +54,6 @@ def teacher_dir(cfg: DictConfig, train_digest: str) -> Path:
 
 def is_cached(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / "metrics.json").is_file()
-
-
-def load_teacher(path: Path) -> PreTrainedModel:
-    return AutoModelForSequenceClassification.from_pretrained(str(path))
 
 
 def ensure_teacher(
