@@ -60,3 +60,34 @@ def test_bad_source_settings():
         GlueDataModule("sst2", root=None, source="local")
     with pytest.raises(ConfigError, match="auto, local or hub"):
         GlueDataModule("sst2", source="web")
+
+
+def test_hub_rows_are_renamed_to_the_task_fields(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name):
+        calls.append((path, name))
+        rows = {"question": ["why?", "how?"], "sentence": ["because.", "so."], "label": [0, 1], "idx": [0, 1]}
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows), "validation": datasets.Dataset.from_dict(rows)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    dm = GlueDataModule("qnli")
+    assert dm.source == "hub"
+    examples = dm.load_examples()
+    assert calls == [("nyu-mll/glue", "qnli")]
+    assert examples["train"][0] == {"sentence1": "why?", "sentence2": "because.", "label": 0}
+
+
+def test_unreachable_hub_says_how_to_use_a_local_folder(monkeypatch):
+    import datasets
+
+    from distill_zoo.errors import DataError
+
+    def offline(path, name):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match="point data.root at a local GLUE folder"):
+        GlueDataModule("sst2").load_examples()
