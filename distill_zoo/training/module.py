@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -17,6 +18,9 @@ from distill_zoo.losses import task_loss
 from distill_zoo.models import Encoder, FrozenEncoder
 from distill_zoo.objectives import Objective
 from distill_zoo.training.metrics import build_metrics, predictions
+
+# The frozen teacher is in eval mode on purpose; Lightning's warning about it is noise.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
 
