@@ -21,20 +21,38 @@ class FeatureRequest:
     Attributes:
         logits: whether the classifier output is needed.
         hidden_states: hidden-state indices (0 = embeddings, -1 = last layer).
-        attentions: 0-based layers whose post-softmax attention probabilities are needed.
+        attentions: 0-based layers whose attention probabilities are needed (softmax
+            over real keys; padded keys get probability 0).
+        scores: 0-based layers whose pre-softmax scores QKᵀ/√d are needed, without any
+            mask added (TinyBERT, MiniLM, MobileBERT).
+        qkv: 0-based layers whose query, key and value projections (B, L, D) are needed
+            (MiniLM value relation, MiniLMv2).
     """
 
     logits: bool = False
     hidden_states: tuple[int, ...] = ()
     attentions: tuple[int, ...] = ()
+    scores: tuple[int, ...] = ()
+    qkv: tuple[int, ...] = ()
 
     def merge(self, other: FeatureRequest) -> FeatureRequest:
         """The union of two requests."""
+
+        def union(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(sorted(set(a) | set(b)))
+
         return FeatureRequest(
             logits=self.logits or other.logits,
-            hidden_states=tuple(sorted(set(self.hidden_states) | set(other.hidden_states))),
-            attentions=tuple(sorted(set(self.attentions) | set(other.attentions))),
+            hidden_states=union(self.hidden_states, other.hidden_states),
+            attentions=union(self.attentions, other.attentions),
+            scores=union(self.scores, other.scores),
+            qkv=union(self.qkv, other.qkv),
         )
+
+    @property
+    def attention_layers(self) -> tuple[int, ...]:
+        """Layers whose Q/K/V projections must be captured."""
+        return tuple(sorted(set(self.attentions) | set(self.scores) | set(self.qkv)))
 
     def resolve(self, num_layers: int, who: str = "model") -> FeatureRequest:
         """Turn negative indices into absolute ones and check every index exists."""
@@ -55,6 +73,8 @@ class FeatureRequest:
             logits=self.logits,
             hidden_states=fix(self.hidden_states, num_layers + 1, "hidden-state"),
             attentions=fix(self.attentions, num_layers, "attention"),
+            scores=fix(self.scores, num_layers, "attention"),
+            qkv=fix(self.qkv, num_layers, "attention"),
         )
 
 
@@ -67,7 +87,9 @@ class EncoderFeatures:
         num_layers: transformer layers of the model (hidden-state indices run 0..num_layers).
         logits: (B, C), or None when not requested.
         hidden_states: {index: (B, L, D)} for the requested indices (absolute).
-        attentions: {layer: (B, H, L, L)} post-softmax probabilities.
+        attentions: {layer: (B, H, L, L)} probabilities over real keys.
+        scores: {layer: (B, H, L, L)} pre-softmax QKᵀ/√d, no mask added.
+        queries / keys / values: {layer: (B, L, D)} projections, heads concatenated.
     """
 
     attention_mask: Tensor
@@ -75,6 +97,14 @@ class EncoderFeatures:
     logits: Tensor | None = None
     hidden_states: dict[int, Tensor] = field(default_factory=dict)
     attentions: dict[int, Tensor] = field(default_factory=dict)
+    scores: dict[int, Tensor] = field(default_factory=dict)
+    queries: dict[int, Tensor] = field(default_factory=dict)
+    keys: dict[int, Tensor] = field(default_factory=dict)
+    values: dict[int, Tensor] = field(default_factory=dict)
+
+    def layer(self, index: int) -> int:
+        """Absolute 0-based layer for a possibly negative layer index."""
+        return index + self.num_layers if index < 0 else index
 
     def hidden(self, index: int) -> Tensor:
         """The hidden state at ``index``; negative indices count from the end."""

@@ -10,6 +10,13 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel
 
 from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.models.capture import (
+    attention_probs,
+    attention_scores,
+    capture_qkv,
+    check_absolute_positions,
+    qkv_projections,
+)
 from distill_zoo.models.dims import EncoderDims, encoder_dims
 
 #: Batch keys the encoder consumes; everything else (labels, ids) is left to objectives.
@@ -20,7 +27,9 @@ class Encoder(nn.Module):
     """A Hugging Face sequence classifier that answers :class:`FeatureRequest` s.
 
     Hidden states are indexed Hugging Face's way (0 = embedding output). Only the
-    requested entries are kept in the returned :class:`EncoderFeatures`.
+    requested entries are computed and kept in the returned :class:`EncoderFeatures`:
+    attention features come from hooks on the requested layers' Q/K/V projections,
+    so every layer keeps the model's fused attention kernel.
     """
 
     def __init__(self, model: PreTrainedModel) -> None:
@@ -29,31 +38,32 @@ class Encoder(nn.Module):
         self.dims: EncoderDims = encoder_dims(model.config)
         accepted = inspect.signature(model.forward).parameters
         self._input_keys = tuple(k for k in MODEL_INPUTS if k in accepted)
+        self._projections = qkv_projections(model)
 
     def forward(self, batch: Mapping[str, Tensor], request: FeatureRequest) -> EncoderFeatures:
         request = request.resolve(self.dims.num_layers)
         inputs = {k: batch[k] for k in self._input_keys if k in batch}
-        if request.attentions:
-            out = self._run_eager(inputs, bool(request.hidden_states))
-        else:
+        layers = request.attention_layers
+        if layers:
+            check_absolute_positions(self.model.config)
+        with capture_qkv(self._projections, layers) as captured:
             out = self.model(**inputs, output_hidden_states=bool(request.hidden_states), return_dict=True)
+        mask = batch["attention_mask"]
+        scores = {
+            i: attention_scores(captured[(i, "q")], captured[(i, "k")], self.dims.num_heads)
+            for i in set(request.scores) | set(request.attentions)
+        }
         return EncoderFeatures(
-            attention_mask=batch["attention_mask"],
+            attention_mask=mask,
             num_layers=self.dims.num_layers,
             logits=out.logits if request.logits else None,
             hidden_states={i: out.hidden_states[i] for i in request.hidden_states},
-            attentions={i: out.attentions[i] for i in request.attentions},
+            attentions={i: attention_probs(scores[i], mask) for i in request.attentions},
+            scores={i: scores[i] for i in request.scores},
+            queries={i: captured[(i, "q")] for i in request.qkv},
+            keys={i: captured[(i, "k")] for i in request.qkv},
+            values={i: captured[(i, "v")] for i in request.qkv},
         )
-
-
-    def _run_eager(self, inputs: dict[str, Tensor], hidden: bool):
-        """Attention probabilities need the eager kernel; the fused one is restored afterwards."""
-        previous = self.model.config._attn_implementation
-        self.model.set_attn_implementation("eager")
-        try:
-            return self.model(**inputs, output_hidden_states=hidden, output_attentions=True, return_dict=True)
-        finally:
-            self.model.set_attn_implementation(previous)
 
 
 class FrozenEncoder(Encoder):

@@ -1,0 +1,80 @@
+"""Captured scores and Q/K/V against a manual recomputation; capture leaves outputs alone."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from distill_zoo.features import FeatureRequest
+from distill_zoo.models import Encoder
+from distill_zoo.models.dims import transformer_layers
+from tests.conftest import padded_batch, tiny_bert
+
+
+def test_scores_and_qkv_match_manual_recomputation_from_layer_weights():
+    model = tiny_bert(num_layers=3, hidden_size=32, heads=4).eval()
+    batch = padded_batch()
+    out = Encoder(model)(batch, FeatureRequest(hidden_states=(0, 1, 2), scores=(1,), qkv=(2,)))
+    assert sorted(out.scores) == [1] and sorted(out.values) == [2]
+    for layer_index in (1, 2):
+        attn = transformer_layers(model)[layer_index].attention.self
+        h = out.hidden_states[layer_index]  # the layer's input
+        q, k, v = (h @ lin.weight.T + lin.bias for lin in (attn.query, attn.key, attn.value))
+        if layer_index == 2:
+            torch.testing.assert_close(out.queries[2], q)
+            torch.testing.assert_close(out.keys[2], k)
+            torch.testing.assert_close(out.values[2], v)
+        else:
+            manual = torch.zeros(4, 4, 9, 9)
+            d = 32 // 4
+            for b in range(4):
+                for head in range(4):
+                    qs, ks = q[b, :, head * d:(head + 1) * d], k[b, :, head * d:(head + 1) * d]
+                    manual[b, head] = qs @ ks.T / math.sqrt(d)
+            torch.testing.assert_close(out.scores[1], manual, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_probabilities_match_hugging_face_eager_attention():
+    model = tiny_bert(num_layers=2).eval()
+    batch = padded_batch()
+    ours = Encoder(model)(batch, FeatureRequest(attentions=(0, 1))).attentions
+    model.set_attn_implementation("eager")
+    ref = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_attentions=True).attentions
+    rows, queries = batch["attention_mask"].bool().nonzero(as_tuple=True)
+    for layer in (0, 1):
+        torch.testing.assert_close(ours[layer][rows, :, queries], ref[layer][rows, :, queries], rtol=1e-4, atol=1e-6)
+    assert torch.all(ours[0][..., batch["attention_mask"][0] == 0] == 0)
+
+
+def test_capture_changes_nothing_and_keeps_the_fused_kernel():
+    model = tiny_bert(num_layers=2).eval()
+    batch = padded_batch()
+    encoder = Encoder(model)
+    plain = encoder(batch, FeatureRequest(logits=True)).logits
+    captured = encoder(batch, FeatureRequest(logits=True, scores=(0, 1), qkv=(0,), attentions=(1,))).logits
+    torch.testing.assert_close(plain, captured, rtol=0, atol=0)
+    assert model.config._attn_implementation == "sdpa"
+    assert all(not lin._forward_hooks for trio in encoder._projections for lin in trio)
+
+
+def test_only_requested_layers_are_hooked():
+    model = tiny_bert(num_layers=3).eval()
+    encoder = Encoder(model)
+    from distill_zoo.models.capture import capture_qkv
+
+    with capture_qkv(encoder._projections, (2,)) as captured:
+        model(**{k: v for k, v in padded_batch().items() if k != "labels"})
+    assert set(captured) == {(2, "q"), (2, "k"), (2, "v")}
+
+
+def test_distilbert_family_capture():
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from distill_zoo.models.dims import set_encoder_dims
+
+    config = AutoConfig.for_model("distilbert", vocab_size=3000, num_labels=2)
+    set_encoder_dims(config, num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    out = Encoder(model)(padded_batch(), FeatureRequest(scores=(-1,), qkv=(0,)))
+    assert out.scores[1].shape == (4, 2, 9, 9) and out.values[0].shape == (4, 9, 32)
