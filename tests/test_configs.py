@@ -30,15 +30,29 @@ def test_method_student_pair(tmp_path, method, student):
     cfg = compose(["teacher=tiny", f"method={method}", f"student={student}", *extra], tmp_path)
     objective = build_objective(cfg)
     assert type(objective).__name__.lower().startswith({"none": "supervised"}.get(method, method))
+    assert type(objective).__name__.endswith("Objective")
     teacher = build_pretrained_teacher(cfg, 2)
     model = build_student(cfg, teacher, 2)
     assert model.config.num_labels == 2
-    widths_differ = encoder_dims(model.config).hidden_size != encoder_dims(teacher.config).hidden_size
-    if method == "distilbert" and widths_differ:
-        with pytest.raises(ConfigError, match="wide"):
-            objective.check_models(encoder_dims(model.config), encoder_dims(teacher.config))
+    s, t = encoder_dims(model.config), encoder_dims(teacher.config)
+    reason = incompatibility(method, s, t)
+    if reason:
+        with pytest.raises(ConfigError, match=reason):
+            objective.configure(s, t)
     else:
-        objective.check_models(encoder_dims(model.config), encoder_dims(teacher.config))
+        objective.configure(s, t)
+        assert objective.student_request() is not None
+
+
+def incompatibility(method, s, t) -> str | None:
+    """What each method cannot do with a pair (None: it must work)."""
+    if method == "distilbert" and s.hidden_size != t.hidden_size:
+        return "wide"
+    if method in ("tinybert", "mobilebert") and t.num_layers % s.num_layers:
+        return "multiple of the student depth"
+    if method in ("tinybert", "mobilebert", "minilm") and s.num_heads != t.num_heads:
+        return "heads"
+    return None
 
 
 @pytest.mark.parametrize("data", DATA)

@@ -5,6 +5,7 @@
 
 from distill_zoo.losses.attention import attention_kl, attention_mse
 from distill_zoo.losses.cosine import cosine_loss
+from distill_zoo.losses.feature_map import layer_norm_mse, moment_mse
 from distill_zoo.losses.hidden_mse import hidden_mse
 from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.relation import relation_kl, relation_scores
@@ -17,6 +18,8 @@ __all__ = [
     "cosine_loss",
     "hidden_mse",
     "kl_div",
+    "layer_norm_mse",
+    "moment_mse",
     "regression_mse",
     "relation_kl",
     "relation_scores",

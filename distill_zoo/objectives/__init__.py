@@ -3,6 +3,17 @@
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.distilbert import DistilBERTObjective
 from distill_zoo.objectives.kd import KDObjective
+from distill_zoo.objectives.minilm import MiniLMObjective
+from distill_zoo.objectives.mobilebert import MobileBERTObjective
 from distill_zoo.objectives.supervised import SupervisedObjective
+from distill_zoo.objectives.tinybert import TinyBERTObjective
 
-__all__ = ["DistilBERTObjective", "KDObjective", "Objective", "SupervisedObjective"]
+__all__ = [
+    "DistilBERTObjective",
+    "KDObjective",
+    "MiniLMObjective",
+    "MobileBERTObjective",
+    "Objective",
+    "SupervisedObjective",
+    "TinyBERTObjective",
+]

@@ -28,15 +28,17 @@ class Objective(nn.Module):
     #: Term names and their default weights; ``weights=`` overrides may only use these names.
     default_weights: Mapping[str, float] = {}
 
-    def __init__(self, weights: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, defaults: Mapping[str, float] | None = None
+    ) -> None:
         super().__init__()
-        unknown = sorted(set(weights or {}) - set(self.default_weights))
+        defaults = dict(self.default_weights if defaults is None else defaults)
+        unknown = sorted(set(weights or {}) - set(defaults))
         if unknown:
             raise ConfigError(
-                f"unknown loss term(s) {unknown} for {type(self).__name__}; "
-                f"its terms are {sorted(self.default_weights)}"
+                f"unknown loss term(s) {unknown} for {type(self).__name__}; its terms are {sorted(defaults)}"
             )
-        self.weights = {name: float(w) for name, w in {**self.default_weights, **(weights or {})}.items()}
+        self.weights = {name: float(w) for name, w in {**defaults, **(weights or {})}.items()}
         negative = {k: w for k, w in self.weights.items() if w < 0}
         if negative:
             raise ConfigError(f"loss weights must be >= 0, got {negative}")
@@ -55,8 +57,9 @@ class Objective(nn.Module):
         """Features read from the teacher."""
         return FeatureRequest(logits=True)
 
-    def check_models(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
-        """Raise :class:`~distill_zoo.errors.ConfigError` if the pair cannot be used. Runs before training."""
+    def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        """Bind to a student/teacher pair before training: resolve layer maps, create
+        projections, and raise :class:`~distill_zoo.errors.ConfigError` if the pair cannot work."""
 
     def combine(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Weight the unweighted ``terms`` and add them up into ``loss``."""

@@ -44,7 +44,7 @@ class DistilBERTObjective(Objective):
     def teacher_request(self) -> FeatureRequest:
         return FeatureRequest(logits=self.active("ce"), hidden_states=(-1,) if self.active("cos") else ())
 
-    def check_models(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+    def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         if self.active("cos") and teacher is not None and student.hidden_size != teacher.hidden_size:
             raise ConfigError(
                 f"distilbert's cosine loss compares hidden states directly, but the student is "

@@ -18,7 +18,7 @@ from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import Objective
 
 #: Keys of a group's config that describe it rather than construct it.
-DESCRIPTIVE_KEYS = ("name",)
+DESCRIPTIVE_KEYS = ("name", "callbacks")
 
 
 def build(node: DictConfig, drop: tuple[str, ...] = DESCRIPTIVE_KEYS, **kwargs: Any) -> Any:
@@ -69,6 +69,19 @@ def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
     return loggers
 
 
-def build_trainer(cfg: DictConfig, max_epochs: int, loggers: list[Logger] | bool, root_dir: Path) -> L.Trainer:
+def build_method_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """Callbacks a method asks for in ``method.callbacks`` (e.g. MobileBERT's progressive schedule)."""
+    return [build(node, drop=()) for node in (cfg.method.get("callbacks") or [])]
+
+
+def build_trainer(
+    cfg: DictConfig,
+    max_epochs: int,
+    loggers: list[Logger] | bool,
+    root_dir: Path,
+    callbacks: list[L.Callback] | None = None,
+) -> L.Trainer:
     """A Lightning Trainer from ``cfg.trainer`` (which the ``strategy`` group fills in)."""
-    return build(cfg.trainer, max_epochs=max_epochs, logger=loggers, default_root_dir=str(root_dir))
+    return build(
+        cfg.trainer, max_epochs=max_epochs, logger=loggers, default_root_dir=str(root_dir), callbacks=callbacks or []
+    )

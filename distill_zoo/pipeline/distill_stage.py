@@ -11,7 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
 from distill_zoo.objectives import Objective
-from distill_zoo.pipeline.builders import build, build_student, build_trainer
+from distill_zoo.pipeline.builders import build, build_method_callbacks, build_student, build_trainer
 from distill_zoo.training import DistillationModule
 
 
@@ -35,7 +35,9 @@ def distill(
         optimizer=build(cfg.optimizer),
         warmup_ratio=cfg.warmup_ratio,
     )
-    trainer = build_trainer(cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=out_dir)
+    trainer = build_trainer(
+        cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=out_dir, callbacks=build_method_callbacks(cfg)
+    )
     trainer.fit(module, datamodule=datamodule)
     return student, trainer
 

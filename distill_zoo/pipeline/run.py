@@ -44,7 +44,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
     objective = build_objective(cfg)
     untrained_teacher = build_pretrained_teacher(cfg, spec.num_labels)
     probe = build_student(cfg, untrained_teacher, spec.num_labels)
-    objective.check_models(encoder_dims(probe.config), encoder_dims(untrained_teacher.config))
+    objective.configure(encoder_dims(probe.config), encoder_dims(untrained_teacher.config))
     del probe, untrained_teacher
     cached = teacher_dir(cfg, datamodule.train_digest())
     if "teacher" not in stages and not is_cached(cached):

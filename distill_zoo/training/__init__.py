@@ -2,5 +2,6 @@
 
 from distill_zoo.training.metrics import build_metrics, predictions
 from distill_zoo.training.module import DistillationModule
+from distill_zoo.training.progressive import ProgressiveTransfer
 
-__all__ = ["DistillationModule", "build_metrics", "predictions"]
+__all__ = ["DistillationModule", "ProgressiveTransfer", "build_metrics", "predictions"]

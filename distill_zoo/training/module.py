@@ -16,6 +16,7 @@ from transformers import PreTrainedModel
 from distill_zoo.features import FeatureRequest
 from distill_zoo.losses import task_loss
 from distill_zoo.models import Encoder, FrozenEncoder
+from distill_zoo.models.dims import transformer_layers
 from distill_zoo.objectives import Objective
 from distill_zoo.training.metrics import build_metrics, predictions
 
@@ -60,7 +61,7 @@ class DistillationModule(L.LightningModule):
         self.teacher = FrozenEncoder(teacher) if teacher is not None and objective.needs_teacher else None
         if objective.needs_teacher and self.teacher is None:
             raise ValueError(f"{type(objective).__name__} needs a teacher")
-        objective.check_models(self.student.dims, self.teacher.dims if self.teacher else None)
+        objective.configure(self.student.dims, self.teacher.dims if self.teacher else None)
         self.objective = objective
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
@@ -85,12 +86,22 @@ class DistillationModule(L.LightningModule):
         self.log_dict(self.val_metrics, batch_size=batch_size, prog_bar=True)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """Student and objective parameters that require gradients; never the teacher's."""
-        params = [*self.student.parameters(), *self.objective.parameters()]
-        return [p for p in params if p.requires_grad]
+        """Student and objective parameters; never the teacher's."""
+        return [p for group in self.parameter_groups() for p in group["params"]]
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """One optimiser group per student transformer layer (``layer<i>``), one for the rest
+        of the student (``other``: embeddings, pooler, head) and one for the objective's
+        projections, so schedules such as progressive transfer can set per-layer rates."""
+        layers = transformer_layers(self.student.model)
+        in_layers = {id(p) for layer in layers for p in layer.parameters()}
+        groups = [{"name": f"layer{i}", "params": list(layer.parameters())} for i, layer in enumerate(layers)]
+        groups.append({"name": "other", "params": [p for p in self.student.parameters() if id(p) not in in_layers]})
+        groups.append({"name": "objective", "params": list(self.objective.parameters())})
+        return [g for g in groups if g["params"]]
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(self.trainable_parameters())
+        optimizer = self.optimizer_factory(self.parameter_groups())
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warmup = int(self.warmup_ratio * total)
 
@@ -99,7 +110,8 @@ class DistillationModule(L.LightningModule):
                 return (step + 1) / (warmup + 1)
             return max(0.0, (total - step) / max(total - warmup, 1))
 
-        scheduler = {"scheduler": LambdaLR(optimizer, schedule), "interval": "step"}
+        lambdas = [schedule] * len(optimizer.param_groups)
+        scheduler = {"scheduler": LambdaLR(optimizer, lambdas), "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -68,8 +68,8 @@ def test_distilbert_zero_when_student_equals_teacher_and_no_task_term():
 def test_distilbert_rejects_width_mismatch_before_training():
     obj = DistilBERTObjective()
     with pytest.raises(ConfigError, match="method.weights.cos=0"):
-        obj.check_models(EncoderDims(3, 32, 2, 64), EncoderDims(6, 64, 2, 128))
-    DistilBERTObjective(weights={"cos": 0}).check_models(EncoderDims(3, 32, 2, 64), EncoderDims(6, 64, 2, 128))
+        obj.configure(EncoderDims(3, 32, 2, 64), EncoderDims(6, 64, 2, 128))
+    DistilBERTObjective(weights={"cos": 0}).configure(EncoderDims(3, 32, 2, 64), EncoderDims(6, 64, 2, 128))
 
 
 def test_unknown_or_invalid_weights_are_rejected():

@@ -1,0 +1,99 @@
+"""``method=minilm``: MiniLM v1 (Wang et al. 2020) and MiniLMv2 (Wang et al. 2021)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.losses import attention_kl, relation_kl
+from distill_zoo.models.dims import EncoderDims
+from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives.layer_map import require_equal_heads
+
+VERSION_TERMS = {"v1": {"at": 1.0, "vr": 1.0}, "v2": {"qq": 1.0, "kk": 1.0, "vv": 1.0}}
+
+
+class MiniLMObjective(Objective):
+    """Deep self-attention distillation of one layer.
+
+    v1: L = KL(A_T ‖ A_S) + KL(VR_T ‖ VR_S) on the **last** layers, A = softmax(QKᵀ/√d_k),
+    VR = softmax(VVᵀ/√d_k) per attention head; needs equal head counts, widths may differ.
+
+    v2: L = KL_QQ + KL_KK + KL_VV, relations R = softmax(X_r X_rᵀ/√d_r) over
+    ``relation_heads`` heads made by splitting each token's concatenated Q (K, V)
+    vector, separately for teacher and student; head counts need not match.
+
+    All KLs average over heads and real query tokens; padded keys are excluded.
+
+    Args:
+        version: ``v1`` or ``v2``.
+        weights: per-term weights (``at``/``vr`` for v1, ``qq``/``kk``/``vv`` for v2).
+        relation_heads: A_r for v2 (48 for base-size teachers in the paper); must divide
+            both widths.
+        teacher_layer: 0-based teacher layer (−1 = last; v2 uses an upper-middle one for
+            large teachers).
+        student_layer: 0-based student layer (−1 = last).
+    """
+
+    def __init__(
+        self,
+        version: str = "v1",
+        weights: Mapping[str, float] | None = None,
+        relation_heads: int = 48,
+        teacher_layer: int = -1,
+        student_layer: int = -1,
+    ) -> None:
+        if version not in VERSION_TERMS:
+            raise ConfigError(f"minilm version must be v1 or v2, got {version!r}")
+        super().__init__(weights, defaults=VERSION_TERMS[version])
+        self.version, self.relation_heads = version, relation_heads
+        self.teacher_layer, self.student_layer = teacher_layer, student_layer
+        self.value_heads = 0  # v1: the attention head count, set by configure()
+
+    def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        for name, layer, dims in (("teacher", self.teacher_layer, teacher), ("student", self.student_layer, student)):
+            if not -dims.num_layers <= layer < dims.num_layers:
+                raise ConfigError(f"minilm {name}_layer {layer} is out of range for {dims.num_layers} layers")
+        if self.version == "v1":
+            require_equal_heads(student.num_heads, teacher.num_heads, "MiniLM v1 (use method.version=v2 otherwise)")
+            self.value_heads = student.num_heads
+            return
+        bad = [w for w in (student.hidden_size, teacher.hidden_size) if w % self.relation_heads]
+        if bad:
+            raise ConfigError(
+                f"minilm v2 splits Q/K/V into {self.relation_heads} relation heads, which does not divide "
+                f"hidden size(s) {bad}; set method.relation_heads to a common divisor of "
+                f"{student.hidden_size} and {teacher.hidden_size}"
+            )
+
+    def student_request(self) -> FeatureRequest:
+        return self._request(self.student_layer)
+
+    def teacher_request(self) -> FeatureRequest:
+        return self._request(self.teacher_layer)
+
+    def _request(self, layer: int) -> FeatureRequest:
+        scores = (layer,) if self.active("at") else ()
+        return FeatureRequest(scores=scores, qkv=(layer,))
+
+    def forward(
+        self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        s, t = student.layer(self.student_layer), teacher.layer(self.teacher_layer)
+        mask, terms = student.attention_mask, {}
+        if self.version == "v1":
+            if self.active("at"):
+                terms["at"] = attention_kl(student.scores[s], teacher.scores[t], mask)
+            if self.active("vr"):
+                terms["vr"] = relation_kl(student.values[s], teacher.values[t], self.value_heads, mask)
+        else:
+            for term, side in (("qq", "queries"), ("kk", "keys"), ("vv", "values")):
+                if self.active(term):
+                    terms[term] = relation_kl(
+                        getattr(student, side)[s], getattr(teacher, side)[t], self.relation_heads, mask
+                    )
+        return self.combine(terms)
+

@@ -1,0 +1,107 @@
+"""``method=tinybert``: Jiao et al. (2020), "TinyBERT: Distilling BERT for Natural Language Understanding"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.losses import attention_mse, hidden_mse, regression_mse, soft_cross_entropy
+from distill_zoo.models.dims import EncoderDims
+from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives.layer_map import attention_map, hidden_map, require_equal_heads
+from distill_zoo.objectives.projection import make_projection
+
+STAGES = {"intermediate": ("embd", "attn", "hidn"), "prediction": ("pred",), "all": ("embd", "attn", "hidn", "pred")}
+
+
+class TinyBERTObjective(Objective):
+    """L = L_embd + Σ_layers (L_attn + L_hidn) + L_pred, each term weighted.
+
+    - L_embd = MSE(E_S W_e, E_T), L_hidn = MSE(H_S W_h, H_T) over hidden states matched
+      by g(m) = m·k (uniform map; embedding 0 ↔ 0).
+    - L_attn = MSE between pre-softmax scores QKᵀ/√d; student layer i ↔ teacher layer
+      i·k + k − 1. Needs equal head counts.
+    - L_pred = −Σ softmax(z_T/T)·log_softmax(z_S/T), T = 1, no T², no hard labels;
+      MSE to the teacher for regression.
+    Layer terms are summed over layers, unweighted within a term (reference code).
+
+    Args:
+        weights: overrides of ``{"embd": 1, "attn": 1, "hidn": 1, "pred": 1}``.
+        stage: ``intermediate`` (step 1 of task distillation: embd + attn + hidn),
+            ``prediction`` (step 2: pred) or ``all``.
+        layer_map: ``uniform``, ``last`` or a list of teacher layers (see
+            :mod:`distill_zoo.objectives.layer_map`), used for hidden states; attention
+            uses the matching attention map.
+        temperature: T of L_pred.
+        shared_projection: False (paper, default): W_e and W_h; True (reference code):
+            one W for embeddings and all layers.
+        reduction: ``valid`` (default) excludes padding from the MSEs; ``reference``
+            averages over padding as the huawei-noah code does.
+    """
+
+    default_weights = {"embd": 1.0, "attn": 1.0, "hidn": 1.0, "pred": 1.0}
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        stage: str = "all",
+        layer_map: str | Sequence[int] = "uniform",
+        temperature: float = 1.0,
+        shared_projection: bool = False,
+        reduction: str = "valid",
+    ) -> None:
+        if stage not in STAGES:
+            raise ConfigError(f"tinybert stage must be one of {sorted(STAGES)}, got {stage!r}")
+        merged = {**self.default_weights, **(weights or {})}
+        super().__init__({k: (w if k in STAGES[stage] else 0.0) for k, w in merged.items()})
+        self.stage, self.layer_map, self.temperature = stage, layer_map, temperature
+        self.shared_projection, self.reduction = shared_projection, reduction
+        self.hidden_pairs: list[tuple[int, int]] = []
+        self.attention_pairs: list[tuple[int, int]] = []
+        self.proj_embd: nn.Module = nn.Identity()
+        self.proj_hidn: nn.Module = nn.Identity()
+
+    def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        self.hidden_pairs = hidden_map(self.layer_map, student.num_layers, teacher.num_layers)
+        spec = self.layer_map if isinstance(self.layer_map, str) else [t - 1 for t in self.layer_map]
+        self.attention_pairs = attention_map(spec, student.num_layers, teacher.num_layers)
+        if self.active("attn"):
+            require_equal_heads(student.num_heads, teacher.num_heads, "tinybert's attention loss")
+        self.proj_hidn = make_projection(student.hidden_size, teacher.hidden_size)
+        self.proj_embd = self.proj_hidn if self.shared_projection else make_projection(student.hidden_size, teacher.hidden_size)
+
+    def _requests(self, side: int) -> FeatureRequest:
+        hidden = [p[side] for p in self.hidden_pairs if (p[0] == 0 and self.active("embd")) or (p[0] > 0 and self.active("hidn"))]
+        scores = [p[side] for p in self.attention_pairs] if self.active("attn") else []
+        return FeatureRequest(logits=self.active("pred"), hidden_states=tuple(hidden), scores=tuple(scores))
+
+    def student_request(self) -> FeatureRequest:
+        return self._requests(0)
+
+    def teacher_request(self) -> FeatureRequest:
+        return self._requests(1)
+
+    def forward(
+        self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        mask, terms = student.attention_mask, {}
+        if self.active("embd"):
+            terms["embd"] = hidden_mse(self.proj_embd(student.hidden(0)), teacher.hidden(0), mask, self.reduction)
+        if self.active("hidn"):
+            terms["hidn"] = sum(
+                hidden_mse(self.proj_hidn(student.hidden(s)), teacher.hidden(t), mask, self.reduction)
+                for s, t in self.hidden_pairs if s > 0
+            )
+        if self.active("attn"):
+            terms["attn"] = sum(
+                attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction) for s, t in self.attention_pairs
+            )
+        if self.active("pred"):
+            if student.logits.shape[-1] == 1:
+                terms["pred"] = regression_mse(student.logits, teacher.logits)
+            else:
+                terms["pred"] = soft_cross_entropy(student.logits, teacher.logits, self.temperature)
+        return self.combine(terms)
