@@ -115,3 +115,24 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
     assert (tmp_path / "out" / "results.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("tinybert", []),
+        ("tinybert", ["method.stage=intermediate"]),
+        ("mobilebert", []),
+        ("minilm", []),
+        ("minilm", ["method.version=v2", "method.relation_heads=4"]),
+    ],
+)
+def test_every_zoo_method_runs_end_to_end(tmp_path, method, extra):
+    cfg = compose(
+        [*TINY_RUN, f"method={method}", *extra, "student=half", "teacher.model.num_layers=4", "logger=none",
+         "trainer.limit_train_batches=6"],
+        tmp_path,
+    )
+    results = run_pipeline(cfg)
+    assert results["method"] == method
+    assert (tmp_path / "out" / "student" / "config.json").is_file()

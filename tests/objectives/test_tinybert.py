@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.losses import attention_mse, hidden_mse, soft_cross_entropy
+from distill_zoo.objectives import TinyBERTObjective
+from tests.conftest import padded_batch
+from tests.objectives.zoo_helpers import losses, pair, train_steps
+
+
+def test_terms_match_the_losses_on_mapped_layers():
+    student, teacher = pair(student_layers=2, teacher_layers=4)
+    obj = TinyBERTObjective()
+    batch = padded_batch()
+    out = losses(obj, student, teacher, batch)
+    assert obj.hidden_pairs == [(0, 0), (1, 2), (2, 4)] and obj.attention_pairs == [(0, 1), (1, 3)]
+    s = student(batch, obj.student_request())
+    t = teacher(batch, obj.teacher_request())
+    mask = batch["attention_mask"]
+    assert out["loss_embd"].item() == pytest.approx(hidden_mse(s.hidden(0), t.hidden(0), mask).item(), rel=1e-5)
+    hidn = hidden_mse(s.hidden(1), t.hidden(2), mask) + hidden_mse(s.hidden(2), t.hidden(4), mask)
+    assert out["loss_hidn"].item() == pytest.approx(hidn.item(), rel=1e-5)
+    attn = attention_mse(s.scores[0], t.scores[1], mask) + attention_mse(s.scores[1], t.scores[3], mask)
+    assert out["loss_attn"].item() == pytest.approx(attn.item(), rel=1e-5)
+    assert out["loss_pred"].item() == pytest.approx(soft_cross_entropy(s.logits, t.logits).item(), rel=1e-5)
+    assert sorted(s.scores) == [0, 1] and sorted(t.scores) == [1, 3]
+
+
+def test_intermediate_terms_are_zero_when_student_equals_teacher():
+    student, teacher = pair(teacher_layers=2, copy_teacher=True)
+    out = losses(TinyBERTObjective(stage="intermediate"), student.eval(), teacher)
+    assert set(out) == {"loss", "loss_embd", "loss_hidn", "loss_attn"}
+    assert out["loss"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_stages_select_terms():
+    assert TinyBERTObjective(stage="prediction").weights == {"embd": 0, "attn": 0, "hidn": 0, "pred": 1}
+    obj = TinyBERTObjective(stage="prediction")
+    student, teacher = pair()
+    obj.configure(student.dims, teacher.dims)
+    assert obj.student_request().scores == () and obj.student_request().hidden_states == ()
+    with pytest.raises(ConfigError, match="stage"):
+        TinyBERTObjective(stage="general")
+
+
+def test_projections_when_widths_differ_train_with_the_student_only():
+    student, teacher = pair(student_hidden=16, teacher_hidden=32)
+    obj = TinyBERTObjective()
+    out = losses(obj, student, teacher)
+    assert obj.proj_hidn.weight.shape == (32, 16) and obj.proj_embd is not obj.proj_hidn
+    out["loss"].backward()
+    assert obj.proj_hidn.weight.grad is not None and obj.proj_embd.weight.grad is not None
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not any("proj" in k for k in student.model.state_dict())
+    shared = TinyBERTObjective(shared_projection=True)
+    shared.configure(student.dims, teacher.dims)
+    assert shared.proj_embd is shared.proj_hidn and len(list(shared.parameters())) == 2
+
+
+def test_loss_decreases_on_tiny_models():
+    student, teacher = pair(student_hidden=16, teacher_hidden=32)
+    history = train_steps(TinyBERTObjective(), student, teacher)
+    assert sum(history[-5:]) / 5 < 0.7 * sum(history[:5]) / 5
+
+
+def test_head_mismatch_and_bad_map_fail_before_training():
+    student, teacher = pair(heads=2)
+    teacher4 = pair(teacher_layers=4, heads=4)[1]
+    with pytest.raises(ConfigError, match="heads"):
+        TinyBERTObjective().configure(student.dims, teacher4.dims)
+    TinyBERTObjective(weights={"attn": 0}).configure(student.dims, teacher4.dims)
+    student3 = pair(student_layers=3)[0]
+    with pytest.raises(ConfigError, match="multiple"):
+        TinyBERTObjective().configure(student3.dims, teacher.dims)
+    TinyBERTObjective(layer_map=[1, 2, 4]).configure(student3.dims, teacher.dims)
+
+
+def test_regression_prediction_uses_mse():
+    student, teacher = pair()
+    batch = padded_batch(num_labels=1)
+    student.model.classifier = torch.nn.Linear(32, 1)
+    teacher.model.classifier = torch.nn.Linear(32, 1).requires_grad_(False)
+    student.model.config.num_labels = teacher.model.config.num_labels = 1
+    out = losses(TinyBERTObjective(stage="prediction"), student, teacher, batch)
+    s = student(batch, TinyBERTObjective(stage="prediction").student_request()).logits
+    t = teacher(batch, TinyBERTObjective(stage="prediction").teacher_request()).logits
+    assert out["loss_pred"].item() == pytest.approx(torch.nn.functional.mse_loss(s, t).item(), rel=1e-5)
