@@ -12,10 +12,10 @@ from distill_zoo.errors import DistillZooError
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from distill_zoo.pipeline import run_pipeline
+    from distill_zoo.pipeline import run
 
     try:
-        results = run_pipeline(cfg)
+        results = run(cfg)
     except DistillZooError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

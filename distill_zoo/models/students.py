@@ -38,13 +38,18 @@ def from_teacher_layers(
 def from_config(
     teacher: PreTrainedModel,
     num_labels: int,
-    num_layers: int,
+    num_layers: int | None,
     hidden_size: int,
     num_heads: int,
     intermediate_size: int,
 ) -> PreTrainedModel:
-    """A randomly initialised student of the teacher's family and vocabulary, new sizes."""
+    """A randomly initialised student of the teacher's family and vocabulary, new sizes.
+
+    ``num_layers=None`` keeps the teacher's depth: MiniLM's teacher assistant (the
+    teacher's depth, the student's width).
+    """
     config = copy.deepcopy(teacher.config)
+    num_layers = num_layers or encoder_dims(teacher.config).num_layers
     config.num_labels = num_labels
     set_encoder_dims(
         config,

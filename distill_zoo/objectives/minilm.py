@@ -8,12 +8,17 @@ from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderFeatures, FeatureRequest
-from distill_zoo.losses import attention_kl, relation_kl
+from distill_zoo.losses import attention_kl, kl_div, regression_mse, relation_kl, task_loss
 from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import require_equal_heads
 
-VERSION_TERMS = {"v1": {"at": 1.0, "vr": 1.0}, "v2": {"qq": 1.0, "kk": 1.0, "vv": 1.0}}
+#: The papers' terms (weight 1) plus optional task-level terms, off by default: ``pred``
+#: (T²·KL on the teacher's logits) and ``task`` (CE on labels), for task-level use.
+VERSION_TERMS = {
+    "v1": {"at": 1.0, "vr": 1.0, "pred": 0.0, "task": 0.0},
+    "v2": {"qq": 1.0, "kk": 1.0, "vv": 1.0, "pred": 0.0, "task": 0.0},
+}
 
 
 class MiniLMObjective(Objective):
@@ -27,10 +32,14 @@ class MiniLMObjective(Objective):
     vector, separately for teacher and student; head counts need not match.
 
     All KLs average over heads and real query tokens; padded keys are excluded.
+    MiniLM itself is task-agnostic (its student is fine-tuned afterwards); ``pred`` and
+    ``task`` (both 0 by default) let a task-level run train the classifier too.
 
     Args:
         version: ``v1`` or ``v2``.
-        weights: per-term weights (``at``/``vr`` for v1, ``qq``/``kk``/``vv`` for v2).
+        weights: per-term weights (``at``/``vr`` for v1, ``qq``/``kk``/``vv`` for v2;
+            ``pred``/``task`` for both).
+        temperature: T of ``pred``.
         relation_heads: A_r for v2 (48 for base-size teachers in the paper); must divide
             both widths.
         teacher_layer: 0-based teacher layer (−1 = last; v2 uses an upper-middle one for
@@ -45,12 +54,14 @@ class MiniLMObjective(Objective):
         relation_heads: int = 48,
         teacher_layer: int = -1,
         student_layer: int = -1,
+        temperature: float = 1.0,
     ) -> None:
         if version not in VERSION_TERMS:
             raise ConfigError(f"minilm version must be v1 or v2, got {version!r}")
         super().__init__(weights, defaults=VERSION_TERMS[version])
         self.version, self.relation_heads = version, relation_heads
         self.teacher_layer, self.student_layer = teacher_layer, student_layer
+        self.temperature = temperature
         self.value_heads = 0  # v1: the attention head count, set by configure()
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
@@ -77,7 +88,9 @@ class MiniLMObjective(Objective):
 
     def _request(self, layer: int) -> FeatureRequest:
         scores = (layer,) if self.active("at") else ()
-        return FeatureRequest(scores=scores, qkv=(layer,))
+        relations = ("vr", "qq", "kk", "vv")
+        qkv = (layer,) if any(self.active(t) for t in relations) else ()
+        return FeatureRequest(logits=self.active("pred") or self.active("task"), scores=scores, qkv=qkv)
 
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
@@ -95,5 +108,12 @@ class MiniLMObjective(Objective):
                     terms[term] = relation_kl(
                         getattr(student, side)[s], getattr(teacher, side)[t], self.relation_heads, mask
                     )
+        if self.active("pred"):
+            if student.logits.shape[-1] == 1:
+                terms["pred"] = regression_mse(student.logits, teacher.logits)
+            else:
+                terms["pred"] = kl_div(student.logits, teacher.logits, self.temperature)
+        if self.active("task"):
+            terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
+from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
 from distill_zoo.pipeline.builders import build, build_pretrained_teacher, build_trainer
 from distill_zoo.training import DistillationModule
@@ -49,6 +50,9 @@ def teacher_cache_key(cfg: DictConfig, train_digest: str) -> str:
 
 
 def teacher_dir(cfg: DictConfig, train_digest: str) -> Path:
+    """Where the fine-tuned teacher lives: the cache, or the model itself when it needs no fine-tuning."""
+    if cfg.teacher.get("finetune") is None:
+        return Path(resolve_pretrained(cfg.teacher.model.name_or_path))
     return Path(cfg.paths.cache_dir) / "teachers" / teacher_cache_key(cfg, train_digest)
 
 
@@ -65,6 +69,8 @@ def ensure_teacher(
     trained into a temporary folder that is renamed into place only when complete, so
     an interrupted run never leaves a half-written cache entry.
     """
+    if cfg.teacher.get("finetune") is None:
+        return Path(resolve_pretrained(cfg.teacher.model.name_or_path))  # already trained for the task
     final = teacher_dir(cfg, datamodule.train_digest())
     final.parent.mkdir(parents=True, exist_ok=True)
     rank_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
