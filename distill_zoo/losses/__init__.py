@@ -10,7 +10,7 @@ from distill_zoo.losses.hidden_mse import hidden_mse
 from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.relation import relation_kl, relation_scores
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
-from distill_zoo.losses.supervised import regression_mse, task_loss
+from distill_zoo.losses.supervised import logit_kd, regression_mse, task_loss
 
 __all__ = [
     "attention_kl",
@@ -19,6 +19,7 @@ __all__ = [
     "hidden_mse",
     "kl_div",
     "layer_norm_mse",
+    "logit_kd",
     "moment_mse",
     "regression_mse",
     "relation_kl",

@@ -26,3 +26,13 @@ def regression_mse(student_pred: Tensor, teacher_pred: Tensor) -> Tensor:
     if student_pred.shape != teacher_pred.shape:
         raise ValueError(f"prediction shapes differ: {tuple(student_pred.shape)} vs {tuple(teacher_pred.shape)}")
     return F.mse_loss(student_pred, teacher_pred)
+
+
+def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Distillation on the task head: T²·KL(teacher ‖ student) for classification
+    (:func:`~distill_zoo.losses.kl_div`), MSE to the teacher's prediction for regression."""
+    if student_logits.shape[-1] == 1:
+        return regression_mse(student_logits, teacher_logits)
+    from distill_zoo.losses.kl_div import kl_div
+
+    return kl_div(student_logits, teacher_logits, temperature)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderFeatures, FeatureRequest
-from distill_zoo.losses import cosine_loss, kl_div, regression_mse, task_loss
+from distill_zoo.losses import cosine_loss, logit_kd, task_loss
 from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 
@@ -57,10 +57,7 @@ class DistilBERTObjective(Objective):
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         if self.active("ce"):
-            if student.logits.shape[-1] == 1:
-                terms["ce"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["ce"] = kl_div(student.logits, teacher.logits, self.temperature)
+            terms["ce"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self.active("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         if self.active("cos"):

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderFeatures
-from distill_zoo.losses import kl_div, regression_mse, task_loss
+from distill_zoo.losses import logit_kd, task_loss
 from distill_zoo.objectives.base import Objective
 
 
@@ -39,12 +39,8 @@ class KDObjective(Objective):
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
-        regression = student.logits.shape[-1] == 1
         if self.active("kd"):
-            if regression:
-                terms["kd"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["kd"] = kl_div(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self.active("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)

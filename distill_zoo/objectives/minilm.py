@@ -8,7 +8,7 @@ from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderFeatures, FeatureRequest
-from distill_zoo.losses import attention_kl, kl_div, regression_mse, relation_kl, task_loss
+from distill_zoo.losses import attention_kl, logit_kd, relation_kl, task_loss
 from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import require_equal_heads
@@ -109,10 +109,7 @@ class MiniLMObjective(Objective):
                         getattr(student, side)[s], getattr(teacher, side)[t], self.relation_heads, mask
                     )
         if self.active("pred"):
-            if student.logits.shape[-1] == 1:
-                terms["pred"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["pred"] = kl_div(student.logits, teacher.logits, self.temperature)
+            terms["pred"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self.active("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)

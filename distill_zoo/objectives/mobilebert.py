@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 
 from distill_zoo.features import EncoderFeatures, FeatureRequest
-from distill_zoo.losses import attention_kl, kl_div, layer_norm_mse, moment_mse, regression_mse, task_loss
+from distill_zoo.losses import attention_kl, layer_norm_mse, logit_kd, moment_mse, task_loss
 from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import attention_map, require_equal_heads
@@ -102,10 +102,7 @@ class MobileBERTObjective(Objective):
                 if self._on(name, s):
                     terms[name] = terms.get(name, 0.0) + value
         if self._on("pred"):
-            if student.logits.shape[-1] == 1:
-                terms["pred"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["pred"] = kl_div(student.logits, teacher.logits, self.temperature)
+            terms["pred"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self._on("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)
