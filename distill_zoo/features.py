@@ -15,6 +15,16 @@ from distill_zoo.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class EncoderDims:
+    """Depth and widths of an encoder: what objectives check and size projections from."""
+
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+
+
+@dataclass(frozen=True)
 class FeatureRequest:
     """The features an objective reads from one model.
 

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 from transformers import PretrainedConfig
 
-
-@dataclass(frozen=True)
-class EncoderDims:
-    """Depth and widths of an encoder."""
-
-    num_layers: int
-    hidden_size: int
-    num_heads: int
-    intermediate_size: int
+from distill_zoo.features import EncoderDims
 
 
 def encoder_dims(config: PretrainedConfig) -> EncoderDims:

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.features import EncoderFeatures, FeatureRequest
-from distill_zoo.models.dims import EncoderDims
+from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 
 
 class Objective(nn.Module):

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import cosine_loss, logit_kd, task_loss
-from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 
 

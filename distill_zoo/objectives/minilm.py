@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import attention_kl, logit_kd, relation_kl, task_loss
-from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import require_equal_heads
 

@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import attention_kl, layer_norm_mse, logit_kd, moment_mse, task_loss
-from distill_zoo.models.dims import EncoderDims
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import attention_map, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
