@@ -147,3 +147,13 @@ def test_hidden_mse_reference_reduction_includes_padding():
     s, t = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(2, 4, 3, dtype=torch.float64)
     mask = ragged(2, 4, 2)
     assert hidden_mse(s, t, mask, reduction="reference").item() == pytest.approx(((s - t) ** 2).mean().item())
+
+
+def test_padding_length_does_not_change_relation_kl():
+    g = torch.Generator().manual_seed(9)
+    xs, xt = torch.randn(2, 4, 8, generator=g, dtype=torch.float64), torch.randn(2, 4, 12, generator=g, dtype=torch.float64)
+    mask = ragged(2, 4, 6)
+    longer = torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], 1)
+    pad_s, pad_t = torch.randn(2, 3, 8, dtype=torch.float64) * 50, torch.randn(2, 3, 12, dtype=torch.float64) * 50
+    padded = relation_kl(torch.cat([xs, pad_s], 1), torch.cat([xt, pad_t], 1), 4, longer)
+    assert padded.item() == pytest.approx(relation_kl(xs, xt, 4, mask).item(), rel=1e-10)

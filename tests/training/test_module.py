@@ -6,7 +6,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from distill_zoo.objectives import DistilBERTObjective, KDObjective, SupervisedObjective
+import pytest
+
+from distill_zoo.objectives import (
+    DistilBERTObjective,
+    KDObjective,
+    MiniLMObjective,
+    MobileBERTObjective,
+    SupervisedObjective,
+    TinyBERTObjective,
+)
 from distill_zoo.training import DistillationModule
 from tests.conftest import padded_batch, tiny_bert
 
@@ -18,8 +27,14 @@ def make(objective, teacher=True):
     )
 
 
-def test_gradients_reach_the_student_and_never_the_teacher():
-    module = make(DistilBERTObjective())
+@pytest.mark.parametrize(
+    "objective",
+    [DistilBERTObjective(), KDObjective(), TinyBERTObjective(), MobileBERTObjective(), MiniLMObjective(),
+     MiniLMObjective(version="v2", relation_heads=4)],
+    ids=lambda o: type(o).__name__ + getattr(o, "version", ""),
+)
+def test_gradients_reach_the_student_and_never_the_teacher(objective):
+    module = make(objective)
     module.training_step(padded_batch(), 0).backward()
     student_grads = [p.grad for p in module.student.parameters() if p.grad is not None]
     assert student_grads and any(g.abs().sum() > 0 for g in student_grads)
