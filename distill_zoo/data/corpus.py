@@ -1,0 +1,155 @@
+"""Raw-text corpora for task-agnostic (general) distillation.
+
+Lines of a local text file (one sentence or document per line), or a Hugging Face
+dataset by name, are tokenised once (cached under ``cache_dir``, keyed by the file's
+contents and the tokenisation settings) and either packed into full ``max_length``
+blocks or truncated one line per example. With ``masking`` set, every batch is masked
+the DistilBERT way (see :mod:`distill_zoo.data.masking`), new masks each epoch,
+reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from datasets import Dataset, load_from_disk
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from distill_zoo.data.masking import DistilBertMasker
+from distill_zoo.errors import ConfigError, DataError
+
+
+class CorpusDataModule(L.LightningDataModule):
+    """Token blocks from raw text, optionally masked for masked-LM distillation.
+
+    Args:
+        path: a local text file, one sentence or document per line.
+        hub_name / hub_config / text_field: a Hugging Face dataset instead (e.g. wikitext).
+        max_length: tokens per example, [CLS] and [SEP] included.
+        pack: concatenate lines into full blocks (True) or truncate each line (False).
+        max_lines: read at most this many non-empty lines.
+        batch_size / num_workers: DataLoader settings.
+        seed: seeds the masking stream.
+        cache_dir: where tokenised blocks are cached.
+        masking: None, or options of :class:`DistilBertMasker` (``mode``, ``mlm_probability``, ...).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        hub_name: str | None = None,
+        hub_config: str | None = None,
+        text_field: str = "text",
+        max_length: int = 128,
+        pack: bool = True,
+        max_lines: int | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        cache_dir: str = ".cache/distill_zoo/corpus",
+        masking: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if (path is None) == (hub_name is None):
+            raise ConfigError("a corpus needs exactly one of path (a local text file) or hub_name")
+        if max_length < 8:
+            raise ConfigError(f"corpus max_length must be at least 8, got {max_length}")
+        self.path, self.hub_name, self.hub_config, self.text_field = path, hub_name, hub_config, text_field
+        self.max_length, self.pack, self.max_lines = max_length, pack, max_lines
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.cache_dir, self.masking = Path(cache_dir), dict(masking) if masking else None
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.blocks: Dataset | None = None
+        self.token_counts: torch.Tensor | None = None
+
+    def set_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def lines(self) -> list[str]:
+        """The corpus's non-empty lines (at most ``max_lines``)."""
+        if self.path is not None:
+            file = Path(self.path).expanduser()
+            if not file.is_file():
+                raise DataError(f"missing corpus file {file}: give a text file with one sentence or document per line")
+            texts = file.read_text(encoding="utf-8").splitlines()
+        else:
+            from datasets import load_dataset
+
+            try:
+                texts = load_dataset(self.hub_name, self.hub_config, split="train")[self.text_field]
+            except Exception as err:  # noqa: BLE001 - network and cache errors all end here
+                raise DataError(f"could not load corpus {self.hub_name} from the Hub ({err}); use a local path") from err
+        lines = [t.strip() for t in texts if t and t.strip()]
+        if not lines:
+            raise DataError(f"corpus {self.path or self.hub_name} has no text")
+        return lines[: self.max_lines] if self.max_lines else lines
+
+    def _cache_path(self, lines: list[str]) -> Path:
+        tok = self.tokenizer
+        key = json.dumps([tok.name_or_path, len(tok), self.max_length, self.pack], default=str)
+        digest = hashlib.sha256(key.encode() + "\n".join(lines).encode()).hexdigest()[:16]
+        return self.cache_dir / digest
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            raise RuntimeError("call set_tokenizer() before setup()")
+        if self.blocks is not None:
+            return
+        lines = self.lines()
+        cache = self._cache_path(lines)
+        if (cache / "dataset_info.json").is_file():
+            self.blocks = load_from_disk(str(cache))
+        else:
+            self.blocks = Dataset.from_dict({"input_ids": self._tokenise(lines)})
+            tmp = cache.with_name(cache.name + ".partial")
+            self.blocks.save_to_disk(str(tmp))
+            tmp.replace(cache)
+            self.blocks = load_from_disk(str(cache))
+        counts = torch.zeros(len(self.tokenizer), dtype=torch.long)
+        for ids in self.blocks["input_ids"]:
+            counts += torch.bincount(torch.tensor(ids), minlength=len(counts))
+        self.token_counts = counts
+
+    def _tokenise(self, lines: list[str]) -> list[list[int]]:
+        tok, body = self.tokenizer, self.max_length - 2
+        pieces = tok(lines, add_special_tokens=False, truncation=not self.pack, max_length=None if self.pack else body)
+        wrap = lambda ids: [tok.cls_token_id, *ids, tok.sep_token_id]  # noqa: E731
+        if not self.pack:
+            return [wrap(ids) for ids in pieces["input_ids"] if ids]
+        stream = [i for ids in pieces["input_ids"] for i in ids]
+        return [wrap(stream[i : i + body]) for i in range(0, len(stream) - body + 1, body)] or [wrap(stream)]
+
+    def train_dataloader(self) -> DataLoader:
+        masker = None
+        if self.masking is not None:
+            tok = self.tokenizer
+            masker = DistilBertMasker(
+                len(tok), tok.mask_token_id, tok.all_special_ids, token_counts=self.token_counts, **self.masking
+            )
+        generator = torch.Generator().manual_seed(self.seed)
+        pad_id = self.tokenizer.pad_token_id
+
+        def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+            length = max(len(r["input_ids"]) for r in rows)
+            ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, r in enumerate(rows):
+                ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+                mask[i, : len(r["input_ids"])] = 1
+            batch = {"input_ids": ids, "attention_mask": mask}
+            if masker is not None:
+                batch["input_ids"], batch["mlm_labels"] = masker(ids, mask, generator)
+                batch["original_ids"] = ids
+            return batch
+
+        shuffle = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.blocks, batch_size=self.batch_size, shuffle=True, generator=shuffle, collate_fn=collate,
+            num_workers=self.num_workers,
+        )
