@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline.report import write_json
+from distill_zoo.pipeline.general import run_general
 from distill_zoo.pipeline.run import run_pipeline
 
 ROLES = ("teacher", "student")
@@ -35,7 +36,10 @@ def stage_config(cfg: DictConfig, stage: DictConfig, out_dir: Path, previous: st
     base = OmegaConf.to_container(cfg, resolve=True)
     base.pop("chain", None)
     overrides = OmegaConf.to_container(stage.overrides, resolve=True) if stage.get("overrides") else {}
-    merged = OmegaConf.merge(base, overrides)
+    for key, value in overrides.items():
+        if _is_whole_group(value):
+            base[key] = value  # a group given with its own _target_ replaces the run's choice
+    merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if not _is_whole_group(v)})
     merged.paths.output_dir = str(out_dir)
     role = stage.get("previous_as")
     if role == "teacher":
@@ -51,6 +55,11 @@ def stage_config(cfg: DictConfig, stage: DictConfig, out_dir: Path, previous: st
             "model": {"_target_": "distill_zoo.models.students.from_pretrained", "_partial_": True, "name_or_path": previous},
         }
     return merged
+
+
+def _is_whole_group(value: Any) -> bool:
+    """A full group config (``_target_`` at its top or in its ``model``), not a partial edit."""
+    return isinstance(value, dict) and ("_target_" in value or "_target_" in (value.get("model") or {}))
 
 
 def run_chain(cfg: DictConfig) -> dict[str, Any] | None:
@@ -76,11 +85,12 @@ def run_chain(cfg: DictConfig) -> dict[str, Any] | None:
             results = json.loads(done.read_text())
         else:
             print(f"[chain] stage {index}: {stage.name}")
-            results = run_pipeline(stage_config(cfg, stage, out_dir, previous))
+            stage_cfg = stage_config(cfg, stage, out_dir, previous)
+            results = (run_pipeline if "task" in stage_cfg.data else run_general)(stage_cfg)
             if results is None:
                 return None
         previous = results["student"]["path"]
-        summary.append({"stage": stage.name, "student": results["student"]["metrics"], "path": previous})
+        summary.append({"stage": stage.name, "student": results["student"].get("metrics", {}), "path": previous})
     out_root.mkdir(parents=True, exist_ok=True)
     write_json(out_root / "chain.json", {"stages": summary})
     return results
