@@ -1,6 +1,6 @@
 """Hugging Face encoders behind one wrapper; teacher loading; student builders."""
 
-from distill_zoo.models.classifier import load_classifier, random_classifier
+from distill_zoo.models.classifier import load_classifier, load_masked_lm, random_classifier, random_masked_lm
 from distill_zoo.models.dims import EncoderDims, encoder_dims
 from distill_zoo.models.encoder import Encoder, FrozenEncoder
 from distill_zoo.models.layer_selection import copy_with_layers, select_layers
@@ -13,7 +13,9 @@ __all__ = [
     "copy_with_layers",
     "encoder_dims",
     "load_classifier",
+    "load_masked_lm",
     "random_classifier",
+    "random_masked_lm",
     "resolve_pretrained",
     "select_layers",
 ]

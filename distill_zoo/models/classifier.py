@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification, PreTrainedModel
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import set_dropout, set_encoder_dims
@@ -39,6 +39,7 @@ def random_classifier(
     intermediate_size: int = 64,
     model_type: str = "bert",
     dropout: float = 0.1,
+    initializer_range: float = 0.02,
 ) -> PreTrainedModel:
     """A randomly initialised classifier whose vocabulary matches a tokenizer's model.
 
@@ -61,4 +62,29 @@ def random_classifier(
         intermediate_size=intermediate_size,
     )
     set_dropout(config, dropout)
+    config.initializer_range = initializer_range
     return AutoModelForSequenceClassification.from_config(config)
+
+
+def load_masked_lm(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
+    """A masked-LM model (vocabulary head) from pretrained weights; ``num_labels`` is ignored.
+
+    The packaged MiniLM-L6 has no MLM head: masked-LM objectives need a teacher that does
+    (e.g. ``bert-base-uncased`` from the Hub, or a local checkpoint).
+    """
+    del num_labels
+    source = resolve_pretrained(name_or_path)
+    config = AutoConfig.from_pretrained(source)
+    if not any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in (config.architectures or [])):
+        raise ConfigError(
+            f"{name_or_path} has no masked-LM head (architectures {config.architectures}); "
+            "distilbert_mlm needs a masked-LM teacher such as bert-base-uncased"
+        )
+    return AutoModelForMaskedLM.from_pretrained(source)
+
+
+def random_masked_lm(tokenizer_name_or_path: str, num_labels: int | None = None, **sizes: int | float) -> PreTrainedModel:
+    """A randomly initialised masked-LM model (tests); sizes as in :func:`random_classifier`."""
+    del num_labels
+    classifier = random_classifier(tokenizer_name_or_path, 2, **sizes)
+    return AutoModelForMaskedLM.from_config(classifier.config)

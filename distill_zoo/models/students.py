@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from transformers import AutoModelForSequenceClassification, PreTrainedModel
+from transformers import PreTrainedModel
 
 from distill_zoo.models.classifier import load_classifier
 from distill_zoo.models.dims import encoder_dims, set_encoder_dims
@@ -58,7 +58,7 @@ def from_config(
         num_heads=num_heads,
         intermediate_size=intermediate_size,
     )
-    return AutoModelForSequenceClassification.from_config(config)
+    return type(teacher)(config)  # the teacher's head type: classifier, or masked LM in general runs
 
 
 def from_pretrained(teacher: PreTrainedModel, num_labels: int, name_or_path: str) -> PreTrainedModel:

@@ -2,6 +2,7 @@
 
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.distilbert import DistilBERTObjective
+from distill_zoo.objectives.distilbert_mlm import DistilBERTMLMObjective
 from distill_zoo.objectives.kd import KDObjective
 from distill_zoo.objectives.minilm import MiniLMObjective
 from distill_zoo.objectives.mobilebert import MobileBERTObjective
@@ -9,6 +10,7 @@ from distill_zoo.objectives.supervised import SupervisedObjective
 from distill_zoo.objectives.tinybert import TinyBERTObjective
 
 __all__ = [
+    "DistilBERTMLMObjective",
     "DistilBERTObjective",
     "KDObjective",
     "MiniLMObjective",

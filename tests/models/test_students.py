@@ -88,3 +88,18 @@ def test_random_classifier_sets_dropout_for_each_family():
     distil = random_classifier(TOKENIZER, 2, model_type="distilbert", dropout=0.0)
     assert distil.config.dropout == 0.0 and distil.config.attention_dropout == 0.0
     assert distil.config.vocab_size == bert.config.vocab_size == 30522
+
+
+def test_masked_lm_student_copies_layers_embeddings_and_mlm_head():
+    from distill_zoo.models import random_masked_lm
+    from tests.conftest import TOKENIZER
+
+    torch.manual_seed(0)
+    teacher = random_masked_lm(TOKENIZER, num_layers=4, hidden_size=32, num_heads=2, intermediate_size=64)
+    student = from_teacher_layers(teacher, num_labels=2)
+    assert type(student).__name__ == "BertForMaskedLM"
+    assert select_layers(4, 2) == [0, 3]
+    t, s = teacher.state_dict(), student.state_dict()
+    for key in ("cls.predictions.transform.dense.weight", "cls.predictions.bias", "bert.embeddings.LayerNorm.bias"):
+        assert torch.equal(t[key], s[key]), key
+    assert torch.equal(s["bert.encoder.layer.1.output.dense.weight"], t["bert.encoder.layer.3.output.dense.weight"])

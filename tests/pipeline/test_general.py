@@ -56,3 +56,28 @@ def test_minilm_general_run_on_a_corpus(tmp_path):
     results = run(cfg)
     assert results["mode"] == "general" and results["steps"] > 0
     assert {"train/loss_at", "train/loss_vr"} <= set(results["final_losses"])
+
+
+def test_distilbert_general_distillation_with_a_tiny_masked_lm_teacher(tmp_path):
+    cfg = compose(
+        ["experiment=distilbert_general", "teacher=tiny_mlm", "teacher.model.num_layers=4", "student=tiny",
+         "+teacher.model.initializer_range=0.5", "trainer=debug",
+         "trainer.limit_train_batches=24", "trainer.max_epochs=1", "logger=csv", "data.max_lines=800",
+         "data.max_length=32", "data.batch_size=16", "optimizer.lr=3e-3", "warmup_ratio=0.0"],
+        tmp_path,
+    )
+    results = run(cfg)
+    assert results["mode"] == "general" and results["steps"] == 24
+    from transformers import AutoModelForMaskedLM
+
+    student = AutoModelForMaskedLM.from_pretrained(tmp_path / "out" / "student")
+    assert student.config.num_hidden_layers == 2 and type(student).__name__ == "BertForMaskedLM"
+    # A student distilled from a random teacher with large weights starts far from it, so
+    # every term has room to fall.
+    rows = next((tmp_path / "out" / "csv").rglob("metrics.csv")).read_text().splitlines()
+    header = rows[0].split(",")
+    series = {k: [float(r.split(",")[header.index(k)]) for r in rows[1:] if r.split(",")[header.index(k)]]
+              for k in ("train/loss_ce", "train/loss_mlm", "train/loss_cos")}
+    for name, values in series.items():
+        assert len(values) >= 10, name
+        assert sum(values[-5:]) / 5 < sum(values[:5]) / 5, (name, values[:5], values[-5:])

@@ -1,0 +1,73 @@
+"""``method=distilbert_mlm``: DistilBERT's general (pre-training) distillation, Sanh et al. (2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
+from distill_zoo.losses import cosine_loss, kl_div
+from distill_zoo.objectives.base import Objective
+
+IGNORE_INDEX = -100
+
+
+class DistilBERTMLMObjective(Objective):
+    """L = 5·L_ce + 2·L_mlm + 1·L_cos on masked-LM outputs over the vocabulary.
+
+    - L_ce: T²·KL(teacher ‖ student) of the vocabulary distributions, mean over
+      **all non-pad tokens** (default, as the HF ``distillation/`` code) or only the
+      masked positions (``ce_positions="masked"``). T = 2.
+    - L_mlm: cross-entropy against the original tokens at masked positions
+      (``batch["mlm_labels"]``, −100 elsewhere).
+    - L_cos: 1 − cos between last hidden states over non-pad tokens (equal widths).
+
+    Both models see the same corrupted input. Needs masked-LM models (vocabulary logits)
+    and batches masked by :class:`~distill_zoo.data.masking.DistilBertMasker`.
+    """
+
+    default_weights = {"ce": 5.0, "mlm": 2.0, "cos": 1.0}
+    #: Reads vocabulary logits, which a general (corpus) run provides.
+    vocabulary_logits = True
+
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, temperature: float = 2.0, ce_positions: str = "all"
+    ) -> None:
+        if ce_positions not in ("all", "masked"):
+            raise ConfigError(f"ce_positions must be 'all' or 'masked', got {ce_positions!r}")
+        super().__init__(weights)
+        self.temperature, self.ce_positions = temperature, ce_positions
+
+    def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        if self.active("cos") and student.hidden_size != teacher.hidden_size:
+            raise ConfigError(
+                f"L_cos compares hidden states directly: student width {student.hidden_size} != teacher "
+                f"{teacher.hidden_size}; keep the teacher's width or set method.weights.cos=0"
+            )
+
+    def student_request(self) -> FeatureRequest:
+        return FeatureRequest(logits=self.active("ce") or self.active("mlm"), hidden_states=(-1,) if self.active("cos") else ())
+
+    def teacher_request(self) -> FeatureRequest:
+        return FeatureRequest(logits=self.active("ce"), hidden_states=(-1,) if self.active("cos") else ())
+
+    def forward(
+        self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        if "mlm_labels" not in batch:
+            raise ConfigError("distilbert_mlm needs masked batches: set data.masking (e.g. {mode: frequency})")
+        mask, terms = student.attention_mask, {}
+        if student.logits is not None and student.logits.dim() != 3:
+            raise ConfigError("distilbert_mlm needs masked-LM models (teacher=*_mlm) that return vocabulary logits")
+        if self.active("ce"):
+            positions = mask if self.ce_positions == "all" else (batch["mlm_labels"] != IGNORE_INDEX).long()
+            terms["ce"] = kl_div(student.logits, teacher.logits, self.temperature, positions)
+        if self.active("mlm"):
+            labels = batch["mlm_labels"]
+            terms["mlm"] = F.cross_entropy(student.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+        if self.active("cos"):
+            terms["cos"] = cosine_loss(student.hidden(-1), teacher.hidden(-1), mask)
+        return self.combine(terms)
