@@ -32,6 +32,11 @@ class GlueDataModule(L.LightningDataModule):
             ``subset_seed``, identical for every method and seed); None keeps all.
         max_length: truncation length in tokens.
         batch_size / eval_batch_size / num_workers: DataLoader settings.
+        augment: None, or TinyBERT data augmentation of the training split for
+            distillation (the teacher is still fine-tuned on the original data):
+            ``{mlm: <masked-LM name or folder>, copies: 20, p: 0.4, top_k: 15,
+            glove: <GloVe text file or null>}``. Cached under ``cache_dir/augmented``.
+        cache_dir: where augmented sets are cached.
     """
 
     def __init__(
@@ -46,6 +51,8 @@ class GlueDataModule(L.LightningDataModule):
         eval_batch_size: int = 64,
         num_workers: int = 0,
         subset_seed: int = 0,
+        augment: dict | None = None,
+        cache_dir: str = ".cache/distill_zoo",
     ) -> None:
         super().__init__()
         self.spec: TaskSpec = get_task(task)
@@ -60,6 +67,10 @@ class GlueDataModule(L.LightningDataModule):
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
         self.max_length, self.num_workers, self.subset_seed = max_length, num_workers, subset_seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.augment = dict(augment) if augment else None
+        self.cache_dir = Path(cache_dir)
+        #: Whether train_dataloader serves the augmented set (the teacher stage turns it off).
+        self.augmented_train = self.augment is not None
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -116,11 +127,34 @@ class GlueDataModule(L.LightningDataModule):
             raise RuntimeError("call set_tokenizer() before setup()")
         if self.datasets:
             return
-        for split, rows in self.load_examples().items():
+        splits = dict(self.load_examples())
+        if self.augment is not None:
+            splits["train_augmented"] = self.augmented_examples()
+        for split, rows in splits.items():
             self.datasets[split] = Dataset.from_list(rows).map(
                 self._tokenize, batched=True, remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {self.spec.name}/{split}",
             )
+
+    def augmented_examples(self) -> list[Example]:
+        """The training split with TinyBERT's augmented copies (cached)."""
+        from transformers import AutoTokenizer
+
+        from distill_zoo.data.augment import Augmenter, cached_augment, load_glove
+        from distill_zoo.models.classifier import load_masked_lm
+        from distill_zoo.models.pretrained import resolve_pretrained
+
+        options = dict(self.augment)
+        name = options.pop("mlm")
+        glove_path, glove_limit = options.pop("glove", None), options.pop("glove_limit", None)
+        source = resolve_pretrained(name)
+        augmenter = Augmenter(
+            load_masked_lm(name), AutoTokenizer.from_pretrained(source),
+            glove=load_glove(glove_path, glove_limit) if glove_path else None, **options,
+        )
+        key = f"{name}|{glove_path}|{glove_limit}"
+        return cached_augment(augmenter, self.load_examples()["train"], self.spec.text_fields,
+                              self.cache_dir / "augmented", key)
 
     def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
         texts = [batch[f] for f in self.spec.text_fields]
@@ -144,7 +178,8 @@ class GlueDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
+        split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
+        return self._loader(split, True, self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("dev", False, self.eval_batch_size)

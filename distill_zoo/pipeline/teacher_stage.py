@@ -115,7 +115,11 @@ def _finetune(
     )
     trainer = build_trainer(cfg, finetune.max_epochs, loggers=False, root_dir=out / "lightning")
     print(f"[teacher] fine-tuning {cfg.teacher.name} on {spec.name} for {finetune.max_epochs} epoch(s)")
-    trainer.fit(module, datamodule=datamodule)
+    augmented, datamodule.augmented_train = datamodule.augmented_train, False  # original data only
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    finally:
+        datamodule.augmented_train = augmented
     metrics = {k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:
         model.save_pretrained(out)
