@@ -81,3 +81,16 @@ def test_distilbert_general_distillation_with_a_tiny_masked_lm_teacher(tmp_path)
     for name, values in series.items():
         assert len(values) >= 10, name
         assert sum(values[-5:]) / 5 < sum(values[:5]) / 5, (name, values[:5], values[-5:])
+
+
+def test_minilm_teacher_assistant_chain_as_general_distillation(tmp_path):
+    cfg = compose(
+        [*GENERAL, "experiment=minilm_ta", "method.weights.task=0", "data.max_lines=100", "data.max_length=32",
+         "teacher.model.num_layers=4", "student.model.num_layers=2", "student.model.hidden_size=16",
+         "student.model.num_heads=2", "student.model.intermediate_size=32"],
+        tmp_path,
+    )
+    final = run(cfg)
+    assistant = json.loads((tmp_path / "out" / "0_assistant" / "results.json").read_text())
+    assert assistant["mode"] == final["mode"] == "general"
+    assert final["config"]["teacher"]["model"]["name_or_path"] == str(tmp_path / "out" / "0_assistant" / "student")

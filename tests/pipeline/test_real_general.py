@@ -1,0 +1,35 @@
+"""MiniLM general distillation from the packaged teacher on the real corpus, then the task."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill_zoo.pipeline import run
+from tests.conftest import compose
+
+
+@pytest.mark.slow
+def test_minilm_general_then_sst2_with_the_packaged_teacher(tmp_path, shared_data):
+    cfg = compose(
+        [
+            "experiment=minilm_general_task", f"corpus.path={shared_data / 'corpus' / 'rt_snippets.txt'}",
+            "corpus.max_length=32", "corpus.batch_size=16", "corpus.max_lines=6000", "general_epochs=1",
+            "data=sst2", f"data.root={shared_data}", "data.max_train_samples=400", "data.max_eval_samples=200",
+            "data.max_length=48", "teacher.finetune.max_epochs=1", "trainer.max_epochs=1", "logger=csv",
+            "eval.latency_runs=5", "eval.latency_warmup=2", "optimizer.lr=3e-4",
+        ],
+        tmp_path,
+    )
+    final = run(cfg)
+    general = json.loads((tmp_path / "out" / "0_general" / "results.json").read_text())
+    assert general["teacher"]["params"] == 22_713_986
+    assert general["steps"] >= 200, "a few hundred steps on the corpus"
+    rows = next((tmp_path / "out" / "0_general" / "csv").rglob("metrics.csv")).read_text().splitlines()
+    column = rows[0].split(",").index("train/loss")
+    losses = [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
+    assert final["config"]["student"]["model"]["name_or_path"].endswith("0_general/student")
+    assert final["student"]["params"] < final["teacher"]["params"]
+    assert 0.0 <= final["student"]["metrics"]["acc"] <= 1.0
