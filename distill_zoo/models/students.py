@@ -65,3 +65,16 @@ def from_pretrained(teacher: PreTrainedModel, num_labels: int, name_or_path: str
     """A student loaded from a saved checkpoint (e.g. a previous run's ``student/``)."""
     del teacher
     return load_classifier(name_or_path, num_labels)
+
+
+def distilbert_student(
+    teacher: PreTrainedModel, num_labels: int, num_layers: int | None = None, layers: list[int] | None = None
+) -> PreTrainedModel:
+    """DistilBERT's initialisation into a ``DistilBert*`` model: teacher layers chosen as in
+    :func:`from_teacher_layers`, embeddings and MLM head copied, token types dropped."""
+    from distill_zoo.models.distilbert_init import distilbert_from_bert
+
+    if layers is None:
+        depth = encoder_dims(teacher.config).num_layers
+        layers = select_layers(depth, num_layers or (depth + 1) // 2)
+    return distilbert_from_bert(teacher, list(layers), num_labels)

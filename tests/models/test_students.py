@@ -103,3 +103,30 @@ def test_masked_lm_student_copies_layers_embeddings_and_mlm_head():
     for key in ("cls.predictions.transform.dense.weight", "cls.predictions.bias", "bert.embeddings.LayerNorm.bias"):
         assert torch.equal(t[key], s[key]), key
     assert torch.equal(s["bert.encoder.layer.1.output.dense.weight"], t["bert.encoder.layer.3.output.dense.weight"])
+
+
+def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_bert():
+    from transformers import DistilBertForMaskedLM
+
+    from distill_zoo.models import random_masked_lm
+    from distill_zoo.models.students import distilbert_student
+    from tests.conftest import TOKENIZER, padded_batch
+
+    torch.manual_seed(0)
+    teacher = random_masked_lm(TOKENIZER, num_layers=4, hidden_size=32, num_heads=2, intermediate_size=64, dropout=0.0)
+    student = distilbert_student(teacher, num_labels=2).eval()
+    assert isinstance(student, DistilBertForMaskedLM) and student.config.n_layers == 2
+    assert not any("token_type" in k for k in student.state_dict())
+    assert torch.equal(student.state_dict()["distilbert.transformer.layer.1.ffn.lin1.weight"],
+                       teacher.state_dict()["bert.encoder.layer.3.intermediate.dense.weight"])
+    # With token types all 0, the DistilBERT copy computes what the layer-selected BERT computes.
+    bert_copy = from_teacher_layers(teacher, num_labels=2).eval()
+    batch = padded_batch()
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        expected = bert_copy(**inputs, token_type_ids=torch.zeros_like(batch["input_ids"])).logits
+        # BERT adds token-type embedding 0 to every position; fold it in to compare exactly.
+        student.distilbert.embeddings.position_embeddings.weight += teacher.bert.embeddings.token_type_embeddings.weight[0]
+        got = student(**inputs).logits
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(got[real], expected[real], rtol=1e-4, atol=1e-4)
