@@ -48,6 +48,8 @@ def incompatibility(method, s, t) -> str | None:
     """What each method cannot do with a pair (None: it must work)."""
     if method == "distilbert" and s.hidden_size != t.hidden_size:
         return "wide"
+    if method == "distilbert_mlm" and s.hidden_size != t.hidden_size:
+        return "width"
     if method in ("tinybert", "mobilebert") and t.num_layers % s.num_layers:
         return "multiple of the student depth"
     if method in ("tinybert", "mobilebert", "minilm") and s.num_heads != t.num_heads:
