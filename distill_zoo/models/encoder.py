@@ -38,7 +38,14 @@ class Encoder(nn.Module):
         self.dims: EncoderDims = encoder_dims(model.config)
         accepted = inspect.signature(model.forward).parameters
         self._input_keys = tuple(k for k in MODEL_INPUTS if k in accepted)
-        self._projections = qkv_projections(model)
+        self._qkv: list | None = None  # found on first use: families without Q/K/V still run
+
+    @property
+    def _projections(self) -> list:
+        """(query, key, value) projections of every layer."""
+        if self._qkv is None:
+            self._qkv = qkv_projections(self.model)
+        return self._qkv
 
     def forward(self, batch: Mapping[str, Tensor], request: FeatureRequest) -> EncoderFeatures:
         request = request.resolve(self.dims.num_layers)
@@ -46,7 +53,7 @@ class Encoder(nn.Module):
         layers = request.attention_layers
         if layers:
             check_absolute_positions(self.model.config)
-        with capture_qkv(self._projections, layers) as captured:
+        with capture_qkv(self._projections if layers else [], layers) as captured:
             out = self.model(**inputs, output_hidden_states=bool(request.hidden_states), return_dict=True)
         mask = batch["attention_mask"]
         scores = {
