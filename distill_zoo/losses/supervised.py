@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from distill_zoo.losses.kl_div import kl_div
+
 
 def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Loss on gold labels, as Hugging Face's sequence classifiers compute it.
@@ -33,6 +35,4 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float 
     (:func:`~distill_zoo.losses.kl_div`), MSE to the teacher's prediction for regression."""
     if student_logits.shape[-1] == 1:
         return regression_mse(student_logits, teacher_logits)
-    from distill_zoo.losses.kl_div import kl_div
-
     return kl_div(student_logits, teacher_logits, temperature)

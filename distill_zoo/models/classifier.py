@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import set_dropout, set_encoder_dims
@@ -46,13 +52,31 @@ def random_classifier(
     Used for tiny test models and random-init ablations; the vocabulary size and
     special-token ids come from ``tokenizer_name_or_path``'s config.
     """
+    config = random_config(
+        tokenizer_name_or_path, num_layers, hidden_size, num_heads, intermediate_size, model_type, dropout,
+        initializer_range,
+    )
+    config.num_labels = num_labels
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def random_config(
+    tokenizer_name_or_path: str,
+    num_layers: int,
+    hidden_size: int,
+    num_heads: int,
+    intermediate_size: int,
+    model_type: str,
+    dropout: float,
+    initializer_range: float,
+) -> PretrainedConfig:
+    """An encoder config of the given sizes with the vocabulary of a tokenizer's model."""
     base = AutoConfig.from_pretrained(resolve_pretrained(tokenizer_name_or_path))
     config = AutoConfig.for_model(
         model_type,
         vocab_size=base.vocab_size,
         pad_token_id=base.pad_token_id,
         max_position_embeddings=base.max_position_embeddings,
-        num_labels=num_labels,
     )
     set_encoder_dims(
         config,
@@ -63,7 +87,7 @@ def random_classifier(
     )
     set_dropout(config, dropout)
     config.initializer_range = initializer_range
-    return AutoModelForSequenceClassification.from_config(config)
+    return config
 
 
 def load_masked_lm(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
@@ -83,8 +107,21 @@ def load_masked_lm(name_or_path: str, num_labels: int | None = None) -> PreTrain
     return AutoModelForMaskedLM.from_pretrained(source)
 
 
-def random_masked_lm(tokenizer_name_or_path: str, num_labels: int | None = None, **sizes: int | float) -> PreTrainedModel:
-    """A randomly initialised masked-LM model (tests); sizes as in :func:`random_classifier`."""
+def random_masked_lm(
+    tokenizer_name_or_path: str,
+    num_labels: int | None = None,
+    num_layers: int = 2,
+    hidden_size: int = 32,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    model_type: str = "bert",
+    dropout: float = 0.1,
+    initializer_range: float = 0.02,
+) -> PreTrainedModel:
+    """A randomly initialised masked-LM model (tests); ``num_labels`` is ignored."""
     del num_labels
-    classifier = random_classifier(tokenizer_name_or_path, 2, **sizes)
-    return AutoModelForMaskedLM.from_config(classifier.config)
+    config = random_config(
+        tokenizer_name_or_path, num_layers, hidden_size, num_heads, intermediate_size, model_type, dropout,
+        initializer_range,
+    )
+    return AutoModelForMaskedLM.from_config(config)

@@ -23,6 +23,9 @@ class Objective(nn.Module):
 
     #: Whether the objective reads the teacher at all (the ``none`` baseline does not).
     needs_teacher: bool = True
+    #: Whether its logits are over the vocabulary (masked-LM), which a corpus run provides,
+    #: rather than over a task's labels, which it does not.
+    vocabulary_logits: bool = False
 
     #: Term names and their default weights; ``weights=`` overrides may only use these names.
     default_weights: Mapping[str, float] = {}

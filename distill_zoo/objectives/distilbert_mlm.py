@@ -30,7 +30,6 @@ class DistilBERTMLMObjective(Objective):
     """
 
     default_weights = {"ce": 5.0, "mlm": 2.0, "cos": 1.0}
-    #: Reads vocabulary logits, which a general (corpus) run provides.
     vocabulary_logits = True
 
     def __init__(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
 
 def make_projection(student_width: int, teacher_width: int) -> nn.Module:
@@ -10,7 +10,3 @@ def make_projection(student_width: int, teacher_width: int) -> nn.Module:
     if student_width == teacher_width:
         return nn.Identity()
     return nn.Linear(student_width, teacher_width)
-
-
-def project(projection: nn.Module, hidden: Tensor) -> Tensor:
-    return projection(hidden)

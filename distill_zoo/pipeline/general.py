@@ -78,7 +78,7 @@ def run_general(cfg: DictConfig) -> dict[str, Any] | None:
 
 def _check_general(objective, student: EncoderDims, teacher: EncoderDims) -> None:
     objective.configure(student, teacher)
-    if getattr(objective, "vocabulary_logits", False):
+    if objective.vocabulary_logits:
         return
     for request in (objective.student_request(), objective.teacher_request()):
         if request.logits:
