@@ -12,10 +12,12 @@ from distill_zoo.errors import DistillZooError
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
     from distill_zoo.pipeline import run
 
     try:
-        results = run(cfg)
+        record = run(cfg, list(HydraConfig.get().overrides.task))
     except DistillZooError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -25,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
 
         if wandb.run is not None:
             wandb.finish()
-    return None if not results or results["retention"] is None else float(results["retention"])
+    return None if record is None or record.retention is None else float(record.retention)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,14 @@
 Hidden-state indices follow Hugging Face: 0 is the embedding output, i is the output
 of transformer layer i (1-based), so a model with N layers has indices 0..N. Negative
 indices count from the end (-1 is the last layer). Attention layers are 0-based.
+Layer lists in configs (explicit layer maps, ``student.model.layers``) always name
+0-based transformer layers; :func:`check_layer_list` validates them.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from torch import Tensor
@@ -122,3 +126,40 @@ class EncoderFeatures:
         if absolute not in self.hidden_states:
             raise KeyError(f"hidden state {index} was not requested (have {sorted(self.hidden_states)})")
         return self.hidden_states[absolute]
+
+
+def check_layer_list(layers: Sequence[int], depth: int, what: str) -> list[int]:
+    """An explicit list of 0-based transformer layers of a ``depth``-layer model, checked.
+
+    Layer j's output is hidden-state index j + 1; the embedding output is never listed.
+    Rejects, with a :class:`ConfigError` naming the fix: an empty list, entries outside
+    0..depth−1 (a list holding ``depth`` whose smallest entry is ≥ 1 was counted from 1,
+    and the message offers the 0-based list), repeated layers, and lists that are not
+    strictly increasing.
+
+    Args:
+        layers: the list as configured.
+        depth: transformer layers of the teacher the list indexes.
+        what: the option's name for messages, e.g. ``"method.layer_map"``.
+    """
+    try:
+        if isinstance(layers, str):
+            raise TypeError
+        layers = [operator.index(x) for x in layers]
+    except TypeError:
+        raise ConfigError(f"{what} must be a list of integer layers, got {layers!r}") from None
+    if not layers:
+        raise ConfigError(f"{what} is empty; list at least one 0-based layer in 0..{depth - 1}")
+    bad = [x for x in layers if not 0 <= x < depth]
+    if bad:
+        if depth in layers and min(layers) >= 1:
+            fix = f"layers are 0-based: did you mean {[x - 1 for x in layers]}?"
+        else:
+            fix = f"give 0-based transformer layers in 0..{depth - 1} (the embedding output is never listed)"
+        raise ConfigError(f"{what} {layers}: layer(s) {bad} out of range 0..{depth - 1} of the {depth}-layer teacher; {fix}")
+    repeated = sorted({x for x in layers if layers.count(x) > 1})
+    if repeated:
+        raise ConfigError(f"{what} {layers} repeats layer(s) {repeated}; list each layer once, in increasing order")
+    if any(b <= a for a, b in zip(layers, layers[1:])):
+        raise ConfigError(f"{what} {layers} is not strictly increasing; list the layers in order, e.g. {sorted(layers)}")
+    return layers

@@ -54,14 +54,31 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def base_overrides(tmp: Path) -> list[str]:
+    return [f"paths.output_dir={tmp / 'out'}", f"paths.cache_dir={tmp / 'cache'}"]
+
+
 def compose(overrides: list[str], tmp: Path):
     """The real config from conf/, composed like run.py does, with outputs under ``tmp``."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    base = [f"paths.output_dir={tmp / 'out'}", f"paths.cache_dir={tmp / 'cache'}"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=base + overrides)
+        return hydra_compose(config_name="config", overrides=base_overrides(tmp) + overrides)
+
+
+def run_job(overrides: list[str], tmp: Path):
+    """Compose and run like ``python run.py <overrides>`` (chains compose their stages with them)."""
+    from distill_zoo.pipeline import run
+
+    return run(compose(overrides, tmp), base_overrides(tmp) + overrides)
+
+
+def record_at(path: Path):
+    """The results record in ``path`` (a run folder or its results.json)."""
+    from distill_zoo.pipeline.record import read_record
+
+    return read_record(path if path.name == "results.json" else path / "results.json")
 
 
 TINY_RUN = [

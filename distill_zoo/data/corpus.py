@@ -4,25 +4,87 @@ Lines of a local text file (one sentence or document per line), or a Hugging Fac
 dataset by name, are tokenised once (cached under ``cache_dir``, keyed by the file's
 contents and the tokenisation settings) and either packed into full ``max_length``
 blocks or truncated one line per example. With ``masking`` set, every batch is masked
-the DistilBERT way (see :mod:`distill_zoo.data.masking`), new masks each epoch,
-reproducible from ``seed``.
+the DistilBERT way (see :mod:`distill_zoo.data.masking`): the masks come from a stream
+per (``seed``, epoch, rank, DataLoader worker), so they are new every epoch, differ
+between workers and ranks, and one seed reproduces them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from datasets import Dataset, load_from_disk
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
-from distill_zoo.data.masking import DistilBertMasker
+from distill_zoo.data.masking import DistilBertMasker, mask_generator
 from distill_zoo.errors import ConfigError, DataError
+
+
+class _Epoch:
+    """The current epoch, shared by a :class:`EpochShuffle` and the collate function."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.value = epoch
+
+
+class EpochShuffle(Sampler[int]):
+    """A new random order every pass (like ``RandomSampler``) that also records the epoch.
+
+    Lightning calls ``set_epoch`` before each training epoch (and forwards it through the
+    ``DistributedSamplerWrapper`` it puts around custom samplers under DDP; a
+    ``RandomSampler`` subclass would instead be swapped for a plain ``DistributedSampler``
+    and lose it). Outside Lightning, call ``set_epoch`` yourself for new masks per epoch.
+    """
+
+    def __init__(self, size: int, seed: int, epoch: _Epoch) -> None:
+        self.size, self.epoch = size, epoch
+        self._order = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        yield from torch.randperm(self.size, generator=self._order).tolist()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch.value = epoch
+
+
+class _PadAndMask:
+    """Collate: pad blocks into a batch and, with a masker, mask it from the stream of
+    (seed, epoch, rank, worker). Workers get a copy when they start, which for
+    non-persistent workers (the default) is after ``set_epoch``, so they see the epoch."""
+
+    def __init__(self, pad_id: int, masker: DistilBertMasker | None, seed: int, rank: int, epoch: _Epoch) -> None:
+        self.pad_id, self.masker, self.seed, self.rank, self.epoch = pad_id, masker, seed, rank, epoch
+        self._stream: tuple[tuple[int, int], torch.Generator] | None = None
+
+    def generator(self) -> torch.Generator:
+        info = get_worker_info()
+        key = (self.epoch.value, info.id if info is not None else 0)
+        if self._stream is None or self._stream[0] != key:
+            self._stream = (key, mask_generator(self.seed, *key, rank=self.rank))
+        return self._stream[1]
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        length = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+            mask[i, : len(r["input_ids"])] = 1
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if self.masker is not None:
+            batch["input_ids"], batch["mlm_labels"] = self.masker(ids, mask, self.generator())
+            batch["original_ids"] = ids
+        return batch
 
 
 class CorpusDataModule(L.LightningDataModule):
@@ -35,7 +97,7 @@ class CorpusDataModule(L.LightningDataModule):
         pack: concatenate lines into full blocks (True) or truncate each line (False).
         max_lines: read at most this many non-empty lines.
         batch_size / num_workers: DataLoader settings.
-        seed: seeds the masking stream.
+        seed: seeds the data order and the masking streams.
         cache_dir: where tokenised blocks are cached.
         masking: None, or options of :class:`DistilBertMasker` (``mode``, ``mlm_probability``, ...).
     """
@@ -132,24 +194,12 @@ class CorpusDataModule(L.LightningDataModule):
             masker = DistilBertMasker(
                 len(tok), tok.mask_token_id, tok.all_special_ids, token_counts=self.token_counts, **self.masking
             )
-        generator = torch.Generator().manual_seed(self.seed)
-        pad_id = self.tokenizer.pad_token_id
-
-        def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-            length = max(len(r["input_ids"]) for r in rows)
-            ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for i, r in enumerate(rows):
-                ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
-                mask[i, : len(r["input_ids"])] = 1
-            batch = {"input_ids": ids, "attention_mask": mask}
-            if masker is not None:
-                batch["input_ids"], batch["mlm_labels"] = masker(ids, mask, generator)
-                batch["original_ids"] = ids
-            return batch
-
-        shuffle = torch.Generator().manual_seed(self.seed)
+        # Attached to a trainer: start from its epoch (resumed runs, reloaded dataloaders) and rank.
+        trainer = self.trainer
+        epoch = _Epoch(trainer.current_epoch if trainer is not None else 0)
+        rank = trainer.global_rank if trainer is not None else 0
+        collate = _PadAndMask(self.tokenizer.pad_token_id, masker, self.seed, rank, epoch)
         return DataLoader(
-            self.blocks, batch_size=self.batch_size, shuffle=True, generator=shuffle, collate_fn=collate,
-            num_workers=self.num_workers,
+            self.blocks, batch_size=self.batch_size, sampler=EpochShuffle(len(self.blocks), self.seed, epoch),
+            collate_fn=collate, num_workers=self.num_workers,
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -37,6 +39,8 @@ class GlueDataModule(L.LightningDataModule):
             ``{mlm: <masked-LM name or folder>, copies: 20, p: 0.4, top_k: 15,
             glove: <GloVe text file or null>}``. Cached under ``cache_dir/augmented``.
         cache_dir: where augmented sets are cached.
+        seed: seeds the training order (its own generator, so nothing else that draws
+            random numbers — projections, heads — can change the order of a seed).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class GlueDataModule(L.LightningDataModule):
         subset_seed: int = 0,
         augment: dict | None = None,
         cache_dir: str = ".cache/distill_zoo",
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.spec: TaskSpec = get_task(task)
@@ -71,6 +76,8 @@ class GlueDataModule(L.LightningDataModule):
         self.cache_dir = Path(cache_dir)
         #: Whether train_dataloader serves the augmented set (the teacher stage turns it off).
         self.augmented_train = self.augment is not None
+        #: Seed of the training order; the teacher stage sets its own.
+        self.train_seed = seed
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -162,7 +169,9 @@ class GlueDataModule(L.LightningDataModule):
         encoded["labels"] = batch["label"]
         return encoded
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(
+        self, split: str, shuffle: bool, batch_size: int, generator: torch.Generator | None = None
+    ) -> DataLoader:
         dataset = self.datasets[split].with_format("torch")
         label_dtype = torch.float32 if self.spec.is_regression else torch.long
         pad = DataCollatorWithPadding(self.tokenizer)
@@ -173,13 +182,22 @@ class GlueDataModule(L.LightningDataModule):
             return dict(batch)
 
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )
 
+    @contextmanager
+    def original_train(self) -> Iterator[None]:
+        """Serve the original training examples (no augmentation) inside the block."""
+        augmented, self.augmented_train = self.augmented_train, False
+        try:
+            yield
+        finally:
+            self.augmented_train = augmented
+
     def train_dataloader(self) -> DataLoader:
         split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
-        return self._loader(split, True, self.batch_size)
+        return self._loader(split, True, self.batch_size, torch.Generator().manual_seed(self.train_seed))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("dev", False, self.eval_batch_size)

@@ -4,10 +4,15 @@ Per batch: 15 % of the non-pad tokens are chosen, without replacement, with prob
 ∝ count(token)^−0.7 over the corpus (rare tokens favoured; ``uniform`` as an option),
 special tokens never; then 80 % become [MASK], 10 % a random token, 10 % stay. Labels
 are the original ids at chosen positions and −100 elsewhere.
+
+New masks every epoch, as in the paper: :func:`mask_generator` gives each (seed, epoch,
+rank, DataLoader worker) its own random stream, so epochs, workers and ranks never
+repeat each other's masks while one seed still reproduces a run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 
@@ -15,6 +20,16 @@ import torch
 from torch import Tensor
 
 IGNORE_INDEX = -100
+
+
+def mask_generator(seed: int, epoch: int, worker: int = 0, rank: int = 0) -> torch.Generator:
+    """A generator seeded from (seed, epoch, worker, rank), independent for every distinct tuple.
+
+    The four numbers are hashed (SHA-256) rather than added, so (seed 1, epoch 0) and
+    (seed 0, epoch 1) do not share a stream.
+    """
+    digest = hashlib.sha256(f"distilbert-mask/{seed}/{epoch}/{worker}/{rank}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
 class DistilBertMasker:

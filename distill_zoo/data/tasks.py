@@ -24,6 +24,8 @@ class TaskSpec:
         hub: (path, config) for ``datasets.load_dataset``.
         dev_split: the hub split used as dev.
         dev_files: local dev file names, first existing wins.
+        dev_name: what results on the dev split are called in reports (``dev``; MNLI's
+            is ``dev_matched``, the in-genre half, which the papers' "MNLI-m" means).
     """
 
     name: str
@@ -37,6 +39,7 @@ class TaskSpec:
     hub: tuple[str, str] = ("nyu-mll/glue", "")
     dev_split: str = "validation"
     dev_files: tuple[str, ...] = ("dev.tsv",)
+    dev_name: str = "dev"
 
     @property
     def is_regression(self) -> bool:
@@ -85,7 +88,7 @@ TASKS: dict[str, TaskSpec] = {
                  "label": ("gold_label", "label")},
         label_names=("entailment", "neutral", "contradiction"),
         hub=("nyu-mll/glue", "mnli"), dev_split="validation_matched",
-        dev_files=("dev_matched.tsv", "dev.tsv"),
+        dev_files=("dev_matched.tsv", "dev.tsv"), dev_name="dev_matched",
     ),
     "qqp": TaskSpec(
         "qqp", ("sentence1", "sentence2"), 2, ("f1", "acc"), "f1",

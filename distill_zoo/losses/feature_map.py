@@ -25,15 +25,34 @@ def layer_norm_mse(student_hidden: Tensor, teacher_hidden: Tensor, mask: Tensor 
     return hidden_mse(F.layer_norm(student_hidden, (width,)), F.layer_norm(teacher_hidden, (width,)), mask)
 
 
-def moment_mse(student_hidden: Tensor, teacher_hidden: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """MobileBERT's optional mean and variance transfer of each token's feature statistics.
+#: ``moment_mse`` norms: how the mean gap and the variance gap are penalised.
+MOMENT_NORMS = ("l2", "l1", "reference")
 
-    L_mean = mean_tokens (μ_s − μ_t)², L_var = mean_tokens (σ²_s − σ²_t)², with μ and σ²
-    taken over each token's features (widths may differ).
+
+def moment_mse(
+    student_hidden: Tensor, teacher_hidden: Tensor, mask: Tensor | None = None, norm: str = "l2"
+) -> tuple[Tensor, Tensor]:
+    """Sun et al. (2020), "MobileBERT": optional mean and variance transfer of each token's statistics.
+
+    ``norm="l2"`` (default): L_mean = mean_tokens (μ_s − μ_t)², L_var = mean_tokens (σ²_s − σ²_t)².
+    ``norm="l1"``: the absolute gaps |μ_s − μ_t| and |σ²_s − σ²_t|.
+    ``norm="reference"``: squared gap for the mean, absolute gap for the variance, as
+    the TensorFlow MobileBERT distillation code computes its beta and gamma losses.
+    μ and σ² (biased) are taken over each token's features, so widths may differ.
+
+    Args:
+        student_hidden: (B, L, D_s).
+        teacher_hidden: (B, L, D_t).
+        mask: (B, L), 1 for real tokens.
+        norm: one of :data:`MOMENT_NORMS`.
 
     Returns:
         (L_mean, L_var), scalars averaged over real tokens.
     """
+    if norm not in MOMENT_NORMS:
+        raise ValueError(f"moment norm must be one of {MOMENT_NORMS}, got {norm!r}")
     mean_s, mean_t = student_hidden.mean(-1), teacher_hidden.mean(-1)
     var_s, var_t = student_hidden.var(-1, unbiased=False), teacher_hidden.var(-1, unbiased=False)
-    return masked_mean((mean_s - mean_t).pow(2), mask), masked_mean((var_s - var_t).pow(2), mask)
+    mean_gap = (mean_s - mean_t).abs() if norm == "l1" else (mean_s - mean_t).pow(2)
+    var_gap = (var_s - var_t).pow(2) if norm == "l2" else (var_s - var_t).abs()
+    return masked_mean(mean_gap, mask), masked_mean(var_gap, mask)

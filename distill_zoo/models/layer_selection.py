@@ -8,6 +8,7 @@ import math
 from transformers import PreTrainedModel
 
 from distill_zoo.errors import ConfigError
+from distill_zoo.features import check_layer_list
 from distill_zoo.models.dims import encoder_dims, set_encoder_dims, transformer_layers
 
 
@@ -33,12 +34,11 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
 def copy_with_layers(teacher: PreTrainedModel, layers: list[int]) -> PreTrainedModel:
     """A copy of ``teacher`` that keeps only the given 0-based transformer layers, in order.
 
-    Embeddings (with their LayerNorm), pooler and classification head are copied too.
+    ``layers`` must be strictly increasing 0-based teacher layers
+    (:func:`~distill_zoo.features.check_layer_list`). Embeddings (with their LayerNorm),
+    pooler and classification head are copied too.
     """
-    depth = encoder_dims(teacher.config).num_layers
-    bad = [i for i in layers if not 0 <= i < depth]
-    if bad or not layers:
-        raise ConfigError(f"student layers {layers} must be a non-empty list of teacher layers 0..{depth - 1}")
+    layers = check_layer_list(layers, encoder_dims(teacher.config).num_layers, "student.model.layers")
     config = copy.deepcopy(teacher.config)
     set_encoder_dims(config, num_layers=len(layers))
     student = type(teacher)(config)

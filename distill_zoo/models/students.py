@@ -10,6 +10,7 @@ import copy
 
 from transformers import PreTrainedModel
 
+from distill_zoo.features import check_layer_list
 from distill_zoo.models.classifier import load_classifier
 from distill_zoo.models.dims import encoder_dims, set_encoder_dims
 from distill_zoo.models.layer_selection import copy_with_layers, select_layers
@@ -27,12 +28,18 @@ def from_teacher_layers(
         teacher: the (fine-tuned) teacher.
         num_labels: task labels (must match the teacher's head, which is copied).
         num_layers: student depth; None means half the teacher's (rounded up).
-        layers: explicit 0-based teacher layers to copy; overrides ``num_layers``.
+        layers: explicit 0-based teacher layers to copy, strictly increasing; overrides
+            ``num_layers``.
     """
+    return copy_with_layers(teacher, _teacher_layers(teacher, num_layers, layers))
+
+
+def _teacher_layers(teacher: PreTrainedModel, num_layers: int | None, layers: list[int] | None) -> list[int]:
+    """The 0-based teacher layers a student starts from: ``layers`` checked, or spread out."""
+    depth = encoder_dims(teacher.config).num_layers
     if layers is None:
-        depth = encoder_dims(teacher.config).num_layers
-        layers = select_layers(depth, num_layers or (depth + 1) // 2)
-    return copy_with_layers(teacher, list(layers))
+        return select_layers(depth, num_layers or (depth + 1) // 2)
+    return check_layer_list(layers, depth, "student.model.layers")
 
 
 def from_config(
@@ -74,7 +81,4 @@ def distilbert_student(
     :func:`from_teacher_layers`, embeddings and MLM head copied, token types dropped."""
     from distill_zoo.models.distilbert_init import distilbert_from_bert
 
-    if layers is None:
-        depth = encoder_dims(teacher.config).num_layers
-        layers = select_layers(depth, num_layers or (depth + 1) // 2)
-    return distilbert_from_bert(teacher, list(layers), num_labels)
+    return distilbert_from_bert(teacher, _teacher_layers(teacher, num_layers, layers), num_labels)

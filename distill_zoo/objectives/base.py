@@ -29,6 +29,9 @@ class Objective(nn.Module):
 
     #: Term names and their default weights; ``weights=`` overrides may only use these names.
     default_weights: Mapping[str, float] = {}
+    #: Terms that train the classifier head (read task logits or labels). A task run whose
+    #: final student gets none of them would be compared with an untrained head.
+    head_terms: tuple[str, ...] = ("kd", "soft_ce", "task")
 
     def __init__(
         self, weights: Mapping[str, float] | None = None, defaults: Mapping[str, float] | None = None
@@ -46,6 +49,7 @@ class Objective(nn.Module):
             raise ConfigError(f"loss weights must be >= 0, got {negative}")
         if not any(self.weights.values()):
             raise ConfigError(f"every loss weight is 0 ({self.weights}): nothing would be trained")
+        self._bound: tuple[EncoderDims, EncoderDims | None] | None = None
 
     def active(self, term: str) -> bool:
         """Whether ``term`` has a non-zero weight."""
@@ -58,6 +62,18 @@ class Objective(nn.Module):
     def teacher_request(self) -> FeatureRequest:
         """Features read from the teacher."""
         return FeatureRequest(logits=True)
+
+    @property
+    def trains_head(self) -> bool:
+        """Whether some active term trains the task head (see :attr:`head_terms`)."""
+        return any(self.active(t) for t in self.head_terms)
+
+    def bind(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        """:meth:`configure` once per student/teacher pair: binding again to the same pair
+        keeps the projections already made (and the random numbers already drawn)."""
+        if self._bound != (student, teacher):
+            self.configure(student, teacher)
+            self._bound = (student, teacher)
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         """Bind to a student/teacher pair before training: resolve layer maps, create

@@ -13,23 +13,23 @@ from distill_zoo.objectives.base import Objective
 
 
 class DistilBERTObjective(Objective):
-    """L = w_ce · T² · KL(z_T/T ‖ z_S/T) + w_task · L_task + w_cos · L_cos(h_S^last, h_T^last).
+    """L = w_kd · T² · KL(z_T/T ‖ z_S/T) + w_task · L_task + w_cos · L_cos(h_S^last, h_T^last).
 
     ``L_cos`` is the mean over non-pad tokens of 1 − cos between the last hidden
     states (no projection: the student keeps the teacher's width, as in the paper).
     For regression tasks the soft term is MSE to the teacher's prediction.
 
-    Defaults: T = 2 and w_ce = w_task = 0.5 are the paper's task-level ("D") settings
+    Defaults: T = 2 and w_kd = w_task = 0.5 are the paper's task-level ("D") settings
     (α_ce 0.5, α_task 0.5, T 2). w_cos = 0.1 keeps the paper's pre-training ratio
-    α_cos/α_ce = 1/5 (5.0 / 2.0 / 1.0 there). Logged: ``loss_ce``, ``loss_task``,
-    ``loss_cos``.
+    α_cos/α_ce = 1/5 (5.0 / 2.0 / 1.0 there). Logged: ``loss_kd`` (the paper's L_ce,
+    named ``kd`` as in every method), ``loss_task``, ``loss_cos``.
 
     Args:
-        weights: overrides of ``{"ce": 0.5, "task": 0.5, "cos": 0.1}``; 0 skips a term.
+        weights: overrides of ``{"kd": 0.5, "task": 0.5, "cos": 0.1}``; 0 skips a term.
         temperature: T of the soft term.
     """
 
-    default_weights = {"ce": 0.5, "task": 0.5, "cos": 0.1}
+    default_weights = {"kd": 0.5, "task": 0.5, "cos": 0.1}
 
     def __init__(self, weights: Mapping[str, float] | None = None, temperature: float = 2.0) -> None:
         if temperature <= 0:
@@ -41,7 +41,7 @@ class DistilBERTObjective(Objective):
         return FeatureRequest(logits=True, hidden_states=(-1,) if self.active("cos") else ())
 
     def teacher_request(self) -> FeatureRequest:
-        return FeatureRequest(logits=self.active("ce"), hidden_states=(-1,) if self.active("cos") else ())
+        return FeatureRequest(logits=self.active("kd"), hidden_states=(-1,) if self.active("cos") else ())
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         if self.active("cos") and teacher is not None and student.hidden_size != teacher.hidden_size:
@@ -55,8 +55,8 @@ class DistilBERTObjective(Objective):
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
-        if self.active("ce"):
-            terms["ce"] = logit_kd(student.logits, teacher.logits, self.temperature)
+        if self.active("kd"):
+            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self.active("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         if self.active("cos"):

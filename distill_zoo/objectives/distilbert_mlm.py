@@ -16,11 +16,12 @@ IGNORE_INDEX = -100
 
 
 class DistilBERTMLMObjective(Objective):
-    """L = 5·L_ce + 2·L_mlm + 1·L_cos on masked-LM outputs over the vocabulary.
+    """L = 5·L_kd + 2·L_mlm + 1·L_cos on masked-LM outputs over the vocabulary.
 
-    - L_ce: T²·KL(teacher ‖ student) of the vocabulary distributions, mean over
-      **all non-pad tokens** (default, as the HF ``distillation/`` code) or only the
-      masked positions (``ce_positions="masked"``). T = 2.
+    - L_kd (the paper's L_ce, logged ``loss_kd`` as in every method): T²·KL(teacher ‖
+      student) of the vocabulary distributions, mean over **all non-pad tokens**
+      (default, as the HF ``distillation/`` code) or only the masked positions
+      (``kd_positions="masked"``). T = 2.
     - L_mlm: cross-entropy against the original tokens at masked positions
       (``batch["mlm_labels"]``, −100 elsewhere).
     - L_cos: 1 − cos between last hidden states over non-pad tokens (equal widths).
@@ -29,16 +30,16 @@ class DistilBERTMLMObjective(Objective):
     and batches masked by :class:`~distill_zoo.data.masking.DistilBertMasker`.
     """
 
-    default_weights = {"ce": 5.0, "mlm": 2.0, "cos": 1.0}
+    default_weights = {"kd": 5.0, "mlm": 2.0, "cos": 1.0}
     vocabulary_logits = True
 
     def __init__(
-        self, weights: Mapping[str, float] | None = None, temperature: float = 2.0, ce_positions: str = "all"
+        self, weights: Mapping[str, float] | None = None, temperature: float = 2.0, kd_positions: str = "all"
     ) -> None:
-        if ce_positions not in ("all", "masked"):
-            raise ConfigError(f"ce_positions must be 'all' or 'masked', got {ce_positions!r}")
+        if kd_positions not in ("all", "masked"):
+            raise ConfigError(f"kd_positions must be 'all' or 'masked', got {kd_positions!r}")
         super().__init__(weights)
-        self.temperature, self.ce_positions = temperature, ce_positions
+        self.temperature, self.kd_positions = temperature, kd_positions
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         if self.active("cos") and student.hidden_size != teacher.hidden_size:
@@ -48,10 +49,10 @@ class DistilBERTMLMObjective(Objective):
             )
 
     def student_request(self) -> FeatureRequest:
-        return FeatureRequest(logits=self.active("ce") or self.active("mlm"), hidden_states=(-1,) if self.active("cos") else ())
+        return FeatureRequest(logits=self.active("kd") or self.active("mlm"), hidden_states=(-1,) if self.active("cos") else ())
 
     def teacher_request(self) -> FeatureRequest:
-        return FeatureRequest(logits=self.active("ce"), hidden_states=(-1,) if self.active("cos") else ())
+        return FeatureRequest(logits=self.active("kd"), hidden_states=(-1,) if self.active("cos") else ())
 
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
@@ -61,9 +62,9 @@ class DistilBERTMLMObjective(Objective):
         mask, terms = student.attention_mask, {}
         if student.logits is not None and student.logits.dim() != 3:
             raise ConfigError("distilbert_mlm needs masked-LM models (teacher=*_mlm) that return vocabulary logits")
-        if self.active("ce"):
-            positions = mask if self.ce_positions == "all" else (batch["mlm_labels"] != IGNORE_INDEX).long()
-            terms["ce"] = kl_div(student.logits, teacher.logits, self.temperature, positions)
+        if self.active("kd"):
+            positions = mask if self.kd_positions == "all" else (batch["mlm_labels"] != IGNORE_INDEX).long()
+            terms["kd"] = kl_div(student.logits, teacher.logits, self.temperature, positions)
         if self.active("mlm"):
             labels = batch["mlm_labels"]
             terms["mlm"] = F.cross_entropy(student.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)

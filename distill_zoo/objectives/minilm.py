@@ -12,12 +12,15 @@ from distill_zoo.losses import attention_kl, logit_kd, relation_kl, task_loss
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import require_equal_heads
 
-#: The papers' terms (weight 1) plus optional task-level terms, off by default: ``pred``
-#: (T²·KL on the teacher's logits) and ``task`` (CE on labels), for task-level use.
+#: The papers' transfer terms (weight 1) plus the head terms of a task run: ``task``
+#: (CE on labels, 1: MiniLM fine-tunes its student) and ``kd`` (T²·KL on the teacher's
+#: logits, 0). A corpus run sets both to 0.
 VERSION_TERMS = {
-    "v1": {"at": 1.0, "vr": 1.0, "pred": 0.0, "task": 0.0},
-    "v2": {"qq": 1.0, "kk": 1.0, "vv": 1.0, "pred": 0.0, "task": 0.0},
+    "v1": {"at": 1.0, "vr": 1.0, "kd": 0.0, "task": 1.0},
+    "v2": {"qq": 1.0, "kk": 1.0, "vv": 1.0, "kd": 0.0, "task": 1.0},
 }
+#: Phases of MiniLM's protocol (set by :class:`~distill_zoo.training.phases.FineTunePhase`).
+PHASES = (None, "transfer", "finetune")
 
 
 class MiniLMObjective(Objective):
@@ -31,14 +34,16 @@ class MiniLMObjective(Objective):
     vector, separately for teacher and student; head counts need not match.
 
     All KLs average over heads and real query tokens; padded keys are excluded.
-    MiniLM itself is task-agnostic (its student is fine-tuned afterwards); ``pred`` and
-    ``task`` (both 0 by default) let a task-level run train the classifier too.
+    MiniLM itself is task-agnostic: its student is fine-tuned afterwards. In a task run
+    the ``finetune_phase`` callback reproduces that inside the run's budget (``phase``
+    ``transfer``, then ``finetune`` on the head terms ``task``, 1 by default, and
+    ``kd``, 0); without it every active term trains at once.
 
     Args:
         version: ``v1`` or ``v2``.
         weights: per-term weights (``at``/``vr`` for v1, ``qq``/``kk``/``vv`` for v2;
-            ``pred``/``task`` for both).
-        temperature: T of ``pred``.
+            ``kd``/``task`` for both).
+        temperature: T of ``kd``.
         relation_heads: A_r for v2 (48 for base-size teachers in the paper); must divide
             both widths.
         teacher_layer: 0-based teacher layer (−1 = last; v2 uses an upper-middle one for
@@ -62,6 +67,16 @@ class MiniLMObjective(Objective):
         self.teacher_layer, self.student_layer = teacher_layer, student_layer
         self.temperature = temperature
         self.value_heads = 0  # v1: the attention head count, set by configure()
+        #: None: every active term; ``transfer``: the relation terms; ``finetune``: the head terms.
+        self.phase: str | None = None
+
+    def _on(self, term: str) -> bool:
+        """Whether ``term`` contributes in the current phase."""
+        if self.phase not in PHASES:
+            raise ValueError(f"minilm phase must be one of {PHASES}, got {self.phase!r}")
+        if not self.active(term) or self.phase is None:
+            return self.active(term)
+        return (term in self.head_terms) == (self.phase == "finetune")
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         for name, layer, dims in (("teacher", self.teacher_layer, teacher), ("student", self.student_layer, student)):
@@ -86,10 +101,10 @@ class MiniLMObjective(Objective):
         return self._request(self.teacher_layer)
 
     def _request(self, layer: int) -> FeatureRequest:
-        scores = (layer,) if self.active("at") else ()
+        scores = (layer,) if self._on("at") else ()
         relations = ("vr", "qq", "kk", "vv")
-        qkv = (layer,) if any(self.active(t) for t in relations) else ()
-        return FeatureRequest(logits=self.active("pred") or self.active("task"), scores=scores, qkv=qkv)
+        qkv = (layer,) if any(self._on(t) for t in relations) else ()
+        return FeatureRequest(logits=self._on("kd") or self._on("task"), scores=scores, qkv=qkv)
 
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
@@ -97,19 +112,19 @@ class MiniLMObjective(Objective):
         s, t = student.layer(self.student_layer), teacher.layer(self.teacher_layer)
         mask, terms = student.attention_mask, {}
         if self.version == "v1":
-            if self.active("at"):
+            if self._on("at"):
                 terms["at"] = attention_kl(student.scores[s], teacher.scores[t], mask)
-            if self.active("vr"):
+            if self._on("vr"):
                 terms["vr"] = relation_kl(student.values[s], teacher.values[t], self.value_heads, mask)
         else:
             for term, side in (("qq", "queries"), ("kk", "keys"), ("vv", "values")):
-                if self.active(term):
+                if self._on(term):
                     terms[term] = relation_kl(
                         getattr(student, side)[s], getattr(teacher, side)[t], self.relation_heads, mask
                     )
-        if self.active("pred"):
-            terms["pred"] = logit_kd(student.logits, teacher.logits, self.temperature)
-        if self.active("task"):
+        if self._on("kd"):
+            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+        if self._on("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)
 

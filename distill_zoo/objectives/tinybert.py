@@ -13,35 +13,39 @@ from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import attention_map, hidden_map, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
 
-STAGES = {"intermediate": ("embd", "attn", "hidn"), "prediction": ("pred",), "all": ("embd", "attn", "hidn", "pred")}
+STAGES = {"intermediate": ("embd", "attn", "hidn"), "prediction": ("soft_ce",), "all": ("embd", "attn", "hidn", "soft_ce")}
 
 
 class TinyBERTObjective(Objective):
-    """L = L_embd + Σ_layers (L_attn + L_hidn) + L_pred, each term weighted.
+    """L = L_embd + Σ_layers (L_attn + L_hidn) + L_soft_ce, each term weighted.
 
     - L_embd = MSE(E_S W_e, E_T), L_hidn = MSE(H_S W_h, H_T) over hidden states matched
       by g(m) = m·k (uniform map; embedding 0 ↔ 0).
     - L_attn = MSE between pre-softmax scores QKᵀ/√d; student layer i ↔ teacher layer
       i·k + k − 1. Needs equal head counts.
-    - L_pred = −Σ softmax(z_T/T)·log_softmax(z_S/T), T = 1, no T², no hard labels;
-      MSE to the teacher for regression.
+    - L_soft_ce (the paper's L_pred) = −Σ softmax(z_T/T)·log_softmax(z_S/T), T = 1,
+      no T², no hard labels; MSE to the teacher for regression. Logged ``loss_soft_ce``,
+      not ``loss_kd``: it differs from T²·KL by the teacher's entropy and the T².
     Layer terms are summed over layers, unweighted within a term (reference code).
 
     Args:
-        weights: overrides of ``{"embd": 1, "attn": 1, "hidn": 1, "pred": 1}``.
+        weights: overrides of ``{"embd": 1, "attn": 1, "hidn": 1, "soft_ce": 1}``.
         stage: ``intermediate`` (step 1 of task distillation: embd + attn + hidn),
-            ``prediction`` (step 2: pred) or ``all``.
-        layer_map: ``uniform``, ``last`` or a list of teacher layers (see
-            :mod:`distill_zoo.objectives.layer_map`), used for hidden states; attention
-            uses the matching attention map.
-        temperature: T of L_pred.
+            ``prediction`` (step 2: soft_ce) or ``all``.
+        layer_map: ``uniform``, ``last`` or a list of 0-based teacher layers, one per
+            student layer (see :mod:`distill_zoo.objectives.layer_map`): student layer m
+            reads teacher layer j's hidden state (index j + 1) and attention scores; the
+            embedding pair 0 ↔ 0 is implicit.
+        temperature: T of L_soft_ce.
         shared_projection: False (paper, default): W_e and W_h; True (reference code):
             one W for embeddings and all layers.
-        reduction: ``valid`` (default) excludes padding from the MSEs; ``reference``
-            averages over padding as the huawei-noah code does.
+        reduction: ``valid`` (default) excludes padding from the MSEs and sums the
+            soft cross-entropy over classes (the paper); ``reference`` averages the MSEs
+            over padding and the soft cross-entropy over classes too (divided by C), as
+            the huawei-noah code does.
     """
 
-    default_weights = {"embd": 1.0, "attn": 1.0, "hidn": 1.0, "pred": 1.0}
+    default_weights = {"embd": 1.0, "attn": 1.0, "hidn": 1.0, "soft_ce": 1.0}
 
     def __init__(
         self,
@@ -54,6 +58,8 @@ class TinyBERTObjective(Objective):
     ) -> None:
         if stage not in STAGES:
             raise ConfigError(f"tinybert stage must be one of {sorted(STAGES)}, got {stage!r}")
+        if reduction not in ("valid", "reference"):
+            raise ConfigError(f"tinybert reduction must be 'valid' or 'reference', got {reduction!r}")
         merged = {**self.default_weights, **(weights or {})}
         super().__init__({k: (w if k in STAGES[stage] else 0.0) for k, w in merged.items()})
         self.stage, self.layer_map, self.temperature = stage, layer_map, temperature
@@ -65,8 +71,7 @@ class TinyBERTObjective(Objective):
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
         self.hidden_pairs = hidden_map(self.layer_map, student.num_layers, teacher.num_layers)
-        spec = self.layer_map if isinstance(self.layer_map, str) else [t - 1 for t in self.layer_map]
-        self.attention_pairs = attention_map(spec, student.num_layers, teacher.num_layers)
+        self.attention_pairs = attention_map(self.layer_map, student.num_layers, teacher.num_layers)
         if self.active("attn"):
             require_equal_heads(student.num_heads, teacher.num_heads, "tinybert's attention loss")
         self.proj_hidn = make_projection(student.hidden_size, teacher.hidden_size)
@@ -75,7 +80,7 @@ class TinyBERTObjective(Objective):
     def _requests(self, side: int) -> FeatureRequest:
         hidden = [p[side] for p in self.hidden_pairs if (p[0] == 0 and self.active("embd")) or (p[0] > 0 and self.active("hidn"))]
         scores = [p[side] for p in self.attention_pairs] if self.active("attn") else []
-        return FeatureRequest(logits=self.active("pred"), hidden_states=tuple(hidden), scores=tuple(scores))
+        return FeatureRequest(logits=self.active("soft_ce"), hidden_states=tuple(hidden), scores=tuple(scores))
 
     def student_request(self) -> FeatureRequest:
         return self._requests(0)
@@ -98,9 +103,12 @@ class TinyBERTObjective(Objective):
             terms["attn"] = sum(
                 attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction) for s, t in self.attention_pairs
             )
-        if self.active("pred"):
+        if self.active("soft_ce"):
             if student.logits.shape[-1] == 1:
-                terms["pred"] = regression_mse(student.logits, teacher.logits)
+                terms["soft_ce"] = regression_mse(student.logits, teacher.logits)
             else:
-                terms["pred"] = soft_cross_entropy(student.logits, teacher.logits, self.temperature)
+                terms["soft_ce"] = soft_cross_entropy(
+                    student.logits, teacher.logits, self.temperature,
+                    reduction="reference" if self.reduction == "reference" else "mean",
+                )
         return self.combine(terms)

@@ -18,7 +18,7 @@ from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import Objective
 
 #: Keys of a group's config that describe it rather than construct it.
-DESCRIPTIVE_KEYS = ("name", "callbacks")
+DESCRIPTIVE_KEYS = ("name", "init")
 
 
 def build(node: DictConfig, drop: tuple[str, ...] = DESCRIPTIVE_KEYS, **kwargs: Any) -> Any:
@@ -55,8 +55,9 @@ def build_pretrained_teacher(cfg: DictConfig, num_labels: int) -> PreTrainedMode
     return build(cfg.teacher.model)(num_labels=num_labels)
 
 
-def build_student(cfg: DictConfig, teacher: PreTrainedModel, num_labels: int) -> PreTrainedModel:
-    return build(cfg.student.model)(teacher=teacher, num_labels=num_labels)
+def build_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int) -> PreTrainedModel:
+    """The student of ``cfg.student``; ``source`` is the teacher whose layers or config it starts from."""
+    return build(cfg.student.model)(teacher=source, num_labels=num_labels)
 
 
 def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
@@ -69,9 +70,10 @@ def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
     return loggers
 
 
-def build_method_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    """Callbacks a method asks for in ``method.callbacks`` (e.g. MobileBERT's progressive schedule)."""
-    return [build(node, drop=()) for node in (cfg.method.get("callbacks") or [])]
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """The callbacks of the ``callbacks`` group (a mapping name -> callback config), which a
+    method selects in its defaults (MobileBERT's progressive schedule, MiniLM's fine-tuning phase)."""
+    return [build(node, drop=()) for node in (cfg.get("callbacks") or {}).values() if node is not None]
 
 
 def build_trainer(

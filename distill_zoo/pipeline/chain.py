@@ -1,70 +1,72 @@
 """Chains of ordinary runs, each stage's saved student feeding the next stage.
 
-``chain`` in the config is a list of stages::
+``chain`` in the config is a list of stages, each a list of ordinary Hydra overrides
+composed on top of the run's own overrides with Hydra's compose API::
 
+    pipeline: tinybert_two_step
     chain:
-      - name: assistant
-        overrides: {student: {...}}     # merged into the run's config for this stage
-      - name: student
-        previous_as: teacher            # teacher: the previous student teaches this stage
-                                        # student: it initialises this stage's student
+      - name: intermediate
+        overrides: [method.stage=intermediate]
+      - name: prediction
+        previous_as: student            # student: it initialises this stage's student
+        overrides: [method.stage=prediction]    # teacher: it teaches this stage
+
+A stage may take its data from a node of the run's config composed from a ``data``
+option (``data: corpus`` with ``defaults: [/data@corpus: corpus]`` in the experiment):
+the stage then runs ``data=corpus`` with every value of that node, so ``corpus.*``
+overrides on the command line reach the stage.
 
 Each stage is a normal run (teacher, distill, eval) writing into
-``<output_dir>/<i>_<name>/``. MiniLM's teacher assistant and TinyBERT's two-step task
-distillation are chains (``experiment=minilm_ta``, ``experiment=tinybert_two_step``).
-A stage whose ``results.json`` already exists is not run again.
+``<output_dir>/<i>_<name>/`` and a results record that names the pipeline, the stage and
+its index; only the last stage's student is the pipeline's product. A stage whose
+``results.json`` already exists is not run again.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.pipeline.report import write_json
-from distill_zoo.pipeline.general import run_general
+from distill_zoo.pipeline.record import RunRecord, StageInfo, read_record, write_json
 from distill_zoo.pipeline.run import run_pipeline
 
 ROLES = ("teacher", "student")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def stage_config(cfg: DictConfig, stage: DictConfig, out_dir: Path, previous: str | None) -> DictConfig:
-    """The run config of one stage: the base config, the stage's overrides, the previous product."""
-    base = OmegaConf.to_container(cfg, resolve=True)
-    base.pop("chain", None)
-    overrides = OmegaConf.to_container(stage.overrides, resolve=True) if stage.get("overrides") else {}
-    for key, value in overrides.items():
-        if _is_whole_group(value):
-            base[key] = value  # a group given with its own _target_ replaces the run's choice
-    merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if not _is_whole_group(v)})
-    merged.paths.output_dir = str(out_dir)
+def stage_overrides(run_overrides: list[str], stage: DictConfig, out_dir: Path, previous: str | None) -> list[str]:
+    """The overrides of one stage: the run's, the stage's, then where its model comes from.
+
+    A stage that picks a group option itself (``data=corpus``, ``method=none``,
+    ``teacher=previous``) takes that group whole: the run's overrides of that group
+    (``data=sst2``, ``data.max_train_samples=...``) do not apply to the stage.
+    """
+    own = [str(o) for o in stage.get("overrides", [])]
+    if stage.get("data"):
+        own = [f"data={stage.data}", *(f"data.{k}={v}" for k, v in stage.data_values.items()), *own]
     role = stage.get("previous_as")
     if role == "teacher":
-        merged.teacher = {
-            "name": f"chain-{Path(previous).parent.name}",
-            "tokenizer": previous,
-            "model": {"_target_": "distill_zoo.models.load_classifier", "_partial_": True, "name_or_path": previous},
-            "finetune": None,
-        }
+        own += ["teacher=previous", f"teacher.model.name_or_path={previous}"]
     elif role == "student":
-        merged.student = {
-            "name": "previous",
-            "model": {"_target_": "distill_zoo.models.students.from_pretrained", "_partial_": True, "name_or_path": previous},
-        }
-    return merged
+        own += ["student=previous", f"student.model.name_or_path={previous}"]
+    groups = {o.split("=", 1)[0] for o in own if "=" in o and "." not in o.split("=", 1)[0]}
+    kept = [o for o in run_overrides if o.split("=", 1)[0].split(".", 1)[0].lstrip("+~") not in groups]
+    return [*kept, *own, f"paths.output_dir={out_dir}"]
 
 
-def _is_whole_group(value: Any) -> bool:
-    """A full group config (``_target_`` at its top or in its ``model``), not a partial edit."""
-    return isinstance(value, dict) and ("_target_" in value or "_target_" in (value.get("model") or {}))
+def compose_stage(overrides: list[str]) -> DictConfig:
+    """Compose ``conf/`` with ``overrides``, inside a running Hydra app or on its own."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
 
 
-def run_chain(cfg: DictConfig) -> dict[str, Any] | None:
-    """Run every stage of ``cfg.chain`` in order; return the last stage's results."""
-    out_root = Path(cfg.paths.output_dir)
+def validate_chain(cfg: DictConfig) -> list[DictConfig]:
     stages = list(cfg.chain)
     if not stages:
         raise ConfigError("chain is empty")
@@ -74,23 +76,68 @@ def run_chain(cfg: DictConfig) -> dict[str, Any] | None:
         role = stage.get("previous_as")
         if role is not None and role not in ROLES:
             raise ConfigError(f"chain stage {stage.get('name')!r}: previous_as must be one of {ROLES}, got {role!r}")
+        if not isinstance(stage.get("overrides", []), (list, ListConfig)):
+            raise ConfigError(f"chain stage {stage.get('name')!r}: overrides must be a list of Hydra overrides")
+    return stages
+
+
+def _with_data(cfg: DictConfig, stage: DictConfig) -> DictConfig:
+    """The stage, plus the values of the run-config node it takes its data from (as override values)."""
+    if not stage.get("data"):
+        return stage
+    node = cfg.get(stage.data)
+    if node is None:
+        raise ConfigError(f"chain stage {stage.name!r} takes its data from {stage.data!r}, which the config lacks")
+    values = OmegaConf.to_container(node, resolve=True)
+    stage = OmegaConf.merge(stage, {"data_values": {}})
+    stage.data_values = {k: _override_value(v) for k, v in values.items() if k != "_target_"}
+    return stage
+
+
+def _override_value(value: object) -> str:
+    """A value written in Hydra's override grammar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_override_value(v)}" for k, v in value.items()) + "}"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
+    """Run every stage of ``cfg.chain`` in order; return the last stage's record.
+
+    ``run_overrides`` are the command line's overrides of this run (each stage composes
+    the same config again with them plus its own).
+    """
+    stages = validate_chain(cfg)
+    out_root = Path(cfg.paths.output_dir)
+    run_overrides = [o for o in run_overrides if not o.startswith(("paths.output_dir=", "hydra."))]
+    pipeline = cfg.get("pipeline") or "chain"
     previous: str | None = None
-    results: dict[str, Any] | None = None
+    record: RunRecord | None = None
     summary = []
     for index, stage in enumerate(stages):
         out_dir = out_root / f"{index}_{stage.name}"
+        info = StageInfo(pipeline=pipeline, name=stage.name, index=index, count=len(stages))
         done = out_dir / "results.json"
         if done.is_file():
             print(f"[chain] stage {stage.name} already finished, reusing {out_dir}")
-            results = json.loads(done.read_text())
+            record = read_record(done)
         else:
             print(f"[chain] stage {index}: {stage.name}")
-            stage_cfg = stage_config(cfg, stage, out_dir, previous)
-            results = (run_pipeline if "task" in stage_cfg.data else run_general)(stage_cfg)
-            if results is None:
+            stage_cfg = compose_stage(stage_overrides(run_overrides, _with_data(cfg, stage), out_dir, previous))
+            record = run_pipeline(stage_cfg, info)
+            if record is None:
                 return None
-        previous = results["student"]["path"]
-        summary.append({"stage": stage.name, "student": results["student"].get("metrics", {}), "path": previous})
+        previous = record.student.path
+        summary.append({"stage": stage.name, "student": record.student.metrics, "path": previous})
     out_root.mkdir(parents=True, exist_ok=True)
-    write_json(out_root / "chain.json", {"stages": summary})
-    return results
+    write_json(out_root / "chain.json", {"pipeline": pipeline, "stages": summary})
+    return record

@@ -1,50 +1,62 @@
-"""Stage ``distill``: train the student against the frozen teacher with the chosen objective."""
+"""Stage ``distill``: train the student against the frozen teacher with the chosen objective.
+
+One function for task and corpus runs: the datamodule decides what a batch holds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from distill_zoo.data import GlueDataModule, TaskSpec
 from distill_zoo.objectives import Objective
-from distill_zoo.pipeline.builders import build, build_method_callbacks, build_student, build_trainer
+from distill_zoo.pipeline.builders import build, build_callbacks, build_trainer
+from distill_zoo.pipeline.context import OBJECTIVE_STATE, RunContext
 from distill_zoo.training import DistillationModule
 
 
-def distill(
-    cfg: DictConfig,
-    spec: TaskSpec,
-    teacher: PreTrainedModel,
-    objective: Objective,
-    datamodule: GlueDataModule,
-    loggers: list[Logger],
-    out_dir: Path,
-) -> tuple[PreTrainedModel, L.Trainer]:
-    """Build the student from the fine-tuned teacher and train it; return it and its trainer."""
-    L.seed_everything(cfg.seed, workers=True)
-    student = build_student(cfg, teacher, spec.num_labels)
+def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) -> L.Trainer:
+    """Train ``student`` from ``ctx.teacher_model`` with ``ctx.objective``; return the trainer.
+
+    The data order comes from the datamodule's generator (the run seed) and the global
+    stream (dropout) is reseeded right before training, so two methods of one seed see
+    the same batches and the same dropout masks whatever they built before.
+    """
+    cfg = ctx.cfg
+    metrics = ctx.spec.metrics if ctx.spec is not None else ()
     module = DistillationModule(
         student=student,
-        objective=objective,
-        teacher=teacher,
-        metrics=spec.metrics,
+        objective=ctx.objective,
+        teacher=ctx.teacher_model,
+        metrics=metrics,
         optimizer=build(cfg.optimizer),
         warmup_ratio=cfg.warmup_ratio,
     )
-    trainer = build_trainer(
-        cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=out_dir, callbacks=build_method_callbacks(cfg)
-    )
-    trainer.fit(module, datamodule=datamodule)
-    return student, trainer
+    trainer = build_trainer(cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=ctx.out_dir,
+                            callbacks=build_callbacks(cfg))
+    if hasattr(ctx.datamodule, "train_seed"):
+        ctx.datamodule.train_seed = cfg.seed
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    trainer.fit(module, datamodule=ctx.datamodule)
+    return trainer
 
 
-def save_student(student: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
-    """Export in Hugging Face format: ``AutoModelForSequenceClassification.from_pretrained(path)`` loads it."""
+def save_student(
+    student: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, objective: Objective, path: Path
+) -> None:
+    """Export in Hugging Face format (``AutoModelFor*.from_pretrained(path)`` loads it), plus the
+    objective's learned state (projections) for a later stage of a chain; written atomically."""
     tmp = path.with_name(path.name + ".partial")
     student.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    state = {k: v.detach().cpu() for k, v in objective.state_dict().items()}
+    if state:
+        torch.save({"objective": type(objective).__name__, "state": state}, tmp / OBJECTIVE_STATE)
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
     tmp.replace(path)

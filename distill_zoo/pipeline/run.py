@@ -1,107 +1,143 @@
-"""The three stages in order: teacher -> distill -> eval, with every check made up front."""
+"""The stages in order: teacher -> distill -> eval, with every check made up front.
+
+One path for task runs and corpus (general) runs: :func:`prepare_run` resolves the run
+once, the stages receive the result, and every run ends with one :class:`RunRecord`.
+"""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from distill_zoo.data import get_task
-from distill_zoo.errors import ConfigError
-from distill_zoo.models import encoder_dims, load_classifier
-from distill_zoo.pipeline.builders import (
-    build_datamodule,
-    build_loggers,
-    build_objective,
-    build_pretrained_teacher,
-    build_student,
-    build_tokenizer,
-)
+from distill_zoo.models import load_classifier
+from distill_zoo.pipeline.builders import build_loggers
+from distill_zoo.pipeline.context import RunContext, make_student, prepare_run
 from distill_zoo.pipeline.distill_stage import distill, save_student
-from distill_zoo.pipeline.eval_stage import evaluate_pair
-from distill_zoo.pipeline.report import format_table, retention, write_json
-from distill_zoo.pipeline.teacher_stage import ensure_teacher, is_cached, teacher_dir
+from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
+from distill_zoo.pipeline.record import (
+    ModelReport,
+    RunRecord,
+    StageInfo,
+    git_commit,
+    hardware,
+    package_versions,
+    write_record,
+)
+from distill_zoo.pipeline.report import format_table, retention
+from distill_zoo.pipeline.teacher_stage import ensure_teacher, read_entry
 
-STAGES = ("teacher", "distill", "eval")
+#: Trainer options that set a run's budget (recorded, and compared by summaries).
+BUDGET_KEYS = ("max_epochs", "max_steps", "limit_train_batches", "accumulate_grad_batches", "devices", "num_nodes")
 
 
-def run_pipeline(cfg: DictConfig) -> dict[str, Any] | None:
-    """Run ``cfg.stages``; return the results written to ``results.json`` (None on ranks > 0)."""
+def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord | None:
+    """Run ``cfg.stages``; return the record written to ``results.json`` (None on ranks > 0,
+    or when the stages stop before ``eval``)."""
     started = time.perf_counter()
+    ctx = prepare_run(cfg, stage)
     stages = list(cfg.stages)
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-    out_dir = Path(cfg.paths.output_dir)
-    spec = get_task(cfg.data.task)
-
-    # Everything that can fail on bad input fails here, before any training.
-    tokenizer = build_tokenizer(cfg)
-    datamodule = build_datamodule(cfg, tokenizer)
-    datamodule.load_examples()
-    objective = build_objective(cfg)
-    untrained_teacher = build_pretrained_teacher(cfg, spec.num_labels)
-    probe = build_student(cfg, untrained_teacher, spec.num_labels)
-    objective.configure(encoder_dims(probe.config), encoder_dims(untrained_teacher.config))
-    del probe, untrained_teacher
-    cached = teacher_dir(cfg, datamodule.train_digest())
-    if "teacher" not in stages and not is_cached(cached):
-        raise ConfigError(f"no cached teacher at {cached}; add 'teacher' to stages to fine-tune it first")
-    student_dir = out_dir / "student"
-    if "distill" not in stages and "eval" in stages and not (student_dir / "config.json").is_file():
-        raise ConfigError(f"stage eval needs a distilled student in {student_dir}; add 'distill' to stages")
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    teacher_path = ensure_teacher(cfg, spec, datamodule, tokenizer) if "teacher" in stages else cached
-    teacher = load_classifier(str(teacher_path), spec.num_labels)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.teacher.key is not None:
+        if "teacher" in stages:
+            ctx.teacher, ctx.teacher_model = ensure_teacher(
+                cfg, ctx.teacher, ctx.spec, ctx.datamodule, ctx.tokenizer, ctx.teacher_model
+            )
+        else:
+            ctx.teacher = read_entry(ctx.teacher.path)
+            ctx.teacher_model = load_classifier(str(ctx.teacher.path), ctx.num_labels)
     if "distill" not in stages and "eval" not in stages:
         return None
 
-    loggers = build_loggers(cfg, out_dir)
+    student_dir = ctx.out_dir / "student"
+    loggers = build_loggers(cfg, ctx.out_dir)
+    steps, examples_seen, losses = 0, 0, {}
     if "distill" in stages:
-        student, trainer = distill(cfg, spec, teacher, objective, datamodule, loggers, out_dir)
+        student = ctx.student if ctx.student is not None else make_student(cfg, ctx.teacher_model, ctx.num_labels)
+        trainer = distill(ctx, student, loggers)
         if not trainer.is_global_zero:
             return None
-        save_student(student, tokenizer, student_dir)
+        steps, examples_seen = trainer.global_step, trainer.lightning_module.examples_seen
+        losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        save_student(student, ctx.tokenizer, ctx.objective, student_dir)
     else:
-        student = load_classifier(str(student_dir), spec.num_labels)
+        student = load_classifier(str(student_dir), ctx.num_labels)
     if "eval" not in stages:
         return None
 
-    report = evaluate_pair(teacher, student, datamodule, tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup)
-    results = {
-        "task": spec.name,
-        "method": cfg.method.name,
-        "seed": cfg.seed,
-        "main_metric": spec.main_metric,
-        "teacher": {**report["teacher"], "path": str(teacher_path)},
-        "student": {**report["student"], "path": str(student_dir)},
-        "retention": retention(report["student"]["metrics"], report["teacher"]["metrics"], spec.main_metric),
-        "speedup": report["teacher"]["latency_ms_median"] / report["student"]["latency_ms_median"],
-        "compression": report["teacher"]["params"] / report["student"]["params"],
-        "wall_time_s": time.perf_counter() - started,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-    write_json(out_dir / "results.json", results)
-    _log_summary(loggers, results)
-    print("\n" + format_table(results))
-    print(f"results: {out_dir / 'results.json'}")
-    return results
+    record = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started)
+    write_record(ctx.out_dir / "results.json", record)
+    _log_summary(loggers, record)
+    if ctx.is_task:
+        print("\n" + format_table(record))
+    else:
+        print(f"[general] {steps} steps; losses {losses}; student: {student_dir}")
+    print(f"results: {ctx.out_dir / 'results.json'}")
+    return record
 
 
-def _log_summary(loggers: list, results: dict[str, Any]) -> None:
+def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: dict[str, float], wall: float) -> RunRecord:
+    cfg = ctx.cfg
+    teacher_path, student_path = str(ctx.teacher.path), str(ctx.out_dir / "student")
+    if ctx.is_task:
+        report = evaluate_pair(
+            ctx.teacher_model, student, ctx.datamodule, ctx.tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup
+        )
+        teacher = ModelReport(path=teacher_path, **report["teacher"])
+        student_report = ModelReport(path=student_path, **report["student"])
+    else:
+        teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
+        student_report = ModelReport(path=student_path, **parameter_counts(student))
+    main = ctx.spec.main_metric if ctx.is_task else None
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    budget: dict[str, Any] = {k: trainer_cfg.get(k) for k in BUDGET_KEYS}
+    budget.update(batch_size=data_cfg.get("batch_size"), steps_done=steps, examples_seen=examples_seen)
+    data = {k: v for k, v in data_cfg.items() if k not in ("root", "num_workers", "cache_dir", "seed", "_target_")}
+    latency = (teacher.latency_ms_median, student_report.latency_ms_median)
+    return RunRecord(
+        task=ctx.spec.name if ctx.is_task else None,
+        corpus=None if ctx.is_task else (cfg.data.get("path") or cfg.data.get("hub_name")),
+        main_metric=main,
+        eval_split=ctx.spec.dev_name if ctx.is_task else None,
+        method=cfg.method.name,
+        method_config=OmegaConf.to_container(cfg.method, resolve=True),
+        seed=int(cfg.seed),
+        stage=ctx.stage,
+        student_init=ctx.student_init,
+        student_name=cfg.student.name,
+        student_config=OmegaConf.to_container(cfg.student, resolve=True),
+        teacher_entry=ctx.teacher.key,
+        teacher_source=OmegaConf.to_container(cfg.teacher, resolve=True),
+        teacher=teacher,
+        student=student_report,
+        retention=retention(student_report.metrics, teacher.metrics, main) if main else None,
+        speedup=latency[0] / latency[1] if None not in latency else None,
+        compression=teacher.params / student_report.params,
+        budget=budget,
+        final_losses=losses,
+        wall_time_s=wall,
+        data=data,
+        versions=package_versions(),
+        git_commit=git_commit(),
+        hardware=hardware(),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def _log_summary(loggers: list, record: RunRecord) -> None:
     """Teacher and student figures in every logger, so a dashboard can compare runs."""
     flat: dict[str, float] = {}
-    for role in ("teacher", "student"):
-        for name, value in results[role]["metrics"].items():
+    for role, report in (("teacher", record.teacher), ("student", record.student)):
+        for name, value in report.metrics.items():
             flat[f"{role}/{name}"] = value
         for key in ("params", "params_non_embedding", "latency_ms_median"):
-            flat[f"{role}/{key}"] = results[role][key]
+            if getattr(report, key) is not None:
+                flat[f"{role}/{key}"] = getattr(report, key)
     for key in ("retention", "speedup", "compression"):
-        if results[key] is not None:
-            flat[f"summary/{key}"] = results[key]
+        if getattr(record, key) is not None:
+            flat[f"summary/{key}"] = getattr(record, key)
     for logger in loggers:
         logger.log_metrics(flat)
         logger.save()

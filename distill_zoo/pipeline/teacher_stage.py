@@ -1,9 +1,16 @@
 """Stage ``teacher``: fine-tune the teacher on the task once, cache it, reuse it everywhere.
 
-The cache key hashes everything that determines the fine-tuned weights (teacher
-config, task, data subset and tokenisation, fine-tuning hyper-parameters and seed,
-trainer numerics), and nothing else: the student, the method and the run seed do not
-enter it, so every method and seed of a sweep distils from the same teacher.
+A cache entry is keyed by a hash of everything that can change the fine-tuned weights:
+the teacher config (model, fine-tuning hyper-parameters, its own seed), the exact
+training examples, every data option that changes what a batch holds (tokenisation,
+``max_length``, batch size, subset), and every trainer option except the few listed in
+:data:`TRAINER_NEUTRAL` that only change logging or validation. The student, the
+method and the run seed do not enter it, so every method and seed of a sweep distils
+from the same teacher, and a teacher trained with ``trainer=debug`` (a few batches)
+is never reused by a run that did not ask for the same limits.
+
+Each entry holds the model, its tokenizer and ``entry.json``: the key, what was
+hashed (resolved), and the teacher's dev metrics.
 """
 
 from __future__ import annotations
@@ -14,81 +21,142 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
-from distill_zoo.models import resolve_pretrained
+from distill_zoo.models import load_classifier, resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
-from distill_zoo.pipeline.builders import build, build_pretrained_teacher, build_trainer
+from distill_zoo.pipeline.builders import build, build_trainer
+from distill_zoo.pipeline.record import write_json
 from distill_zoo.training import DistillationModule
 
-#: Data options that change what the teacher learns (root, workers and eval size do not).
-_DATA_KEYS = ("task", "source", "max_train_samples", "max_length", "batch_size", "subset_seed")
-#: Trainer options that change the numbers.
-_TRAINER_KEYS = ("precision", "gradient_clip_val", "accumulate_grad_batches")
+#: Trainer options that cannot change the fine-tuned weights (logging, validation, the
+#: per-run folder); every other trainer option is part of the key. ``max_epochs`` is
+#: neutral because the teacher trains for ``teacher.finetune.max_epochs``.
+TRAINER_NEUTRAL = frozenset({
+    "_target_", "max_epochs", "log_every_n_steps", "enable_checkpointing", "enable_model_summary",
+    "enable_progress_bar", "num_sanity_val_steps", "limit_val_batches", "val_check_interval",
+    "check_val_every_n_epoch", "default_root_dir", "logger", "callbacks", "plugins",
+})
+#: Data options that cannot change the teacher: where files are, loader workers, the
+#: evaluation split, the run seed (the teacher has its own), the augmentation of the
+#: *student's* data (the teacher always
+#: trains on the original examples, pinned by their digest).
+DATA_NEUTRAL = frozenset({
+    "_target_", "root", "source", "num_workers", "eval_batch_size", "max_eval_samples", "cache_dir", "augment", "seed",
+})
+
+
+@dataclass
+class TeacherEntry:
+    """The teacher a run distils from.
+
+    Attributes:
+        path: the folder of the fine-tuned (or as-is) teacher.
+        key: the cache key, or None when the teacher is used as it is (``finetune: null``).
+        metrics: its dev metrics, as measured when the entry was made ({} when used as is).
+        description: what the key hashes (resolved).
+    """
+
+    path: Path
+    key: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def cache_description(cfg: DictConfig, train_digest: str) -> dict[str, Any]:
+    """Everything that determines the fine-tuned teacher (the input of the cache key)."""
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    accelerator = trainer.get("accelerator", "auto")
+    if accelerator == "auto":
+        accelerator = "cuda" if torch.cuda.is_available() else "cpu"
+    return {
+        "train_examples": train_digest,
+        "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
+        "data": {k: v for k, v in sorted(data.items()) if k not in DATA_NEUTRAL},
+        "trainer": {k: v for k, v in sorted(trainer.items()) if k not in TRAINER_NEUTRAL} | {"accelerator": accelerator},
+    }
 
 
 def teacher_cache_key(cfg: DictConfig, train_digest: str) -> str:
-    """A short hash of everything that determines the fine-tuned teacher.
-
-    ``train_digest`` (:meth:`GlueDataModule.train_digest`) pins the exact training
-    examples, so edited data files never reuse a stale teacher.
-    """
-    description = {
-        "train_examples": train_digest,
-        "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
-        "data": {k: cfg.data.get(k) for k in _DATA_KEYS},
-        "trainer": {k: cfg.trainer.get(k) for k in _TRAINER_KEYS},
-    }
-    blob = json.dumps(description, sort_keys=True, default=str)
+    """``<teacher>-<task>-<hash>`` of :func:`cache_description`."""
+    blob = json.dumps(cache_description(cfg, train_digest), sort_keys=True, default=str)
     return f"{cfg.teacher.name}-{cfg.data.task}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def teacher_dir(cfg: DictConfig, train_digest: str) -> Path:
     """Where the fine-tuned teacher lives: the cache, or the model itself when it needs no fine-tuning."""
     if cfg.teacher.get("finetune") is None:
-        return Path(resolve_pretrained(cfg.teacher.model.name_or_path))
+        source = cfg.teacher.model.get("name_or_path")
+        return Path(resolve_pretrained(source)) if source else Path(f"<{cfg.teacher.name}: built from its config>")
     return Path(cfg.paths.cache_dir) / "teachers" / teacher_cache_key(cfg, train_digest)
 
 
 def is_cached(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "metrics.json").is_file()
+    return (path / "config.json").is_file() and (path / "entry.json").is_file()
+
+
+def read_entry(path: Path) -> TeacherEntry:
+    entry = json.loads((path / "entry.json").read_text())
+    return TeacherEntry(path, entry["key"], entry["metrics"], entry["description"])
+
+
+def resolve_teacher(cfg: DictConfig, train_digest: str) -> TeacherEntry:
+    """The entry a run will use (it may not exist yet; :func:`ensure_teacher` makes it)."""
+    path = teacher_dir(cfg, train_digest)
+    if cfg.teacher.get("finetune") is None:
+        return TeacherEntry(path, None, {}, {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True)})
+    if is_cached(path):
+        return read_entry(path)
+    return TeacherEntry(path, path.name, {}, cache_description(cfg, train_digest))
 
 
 def ensure_teacher(
-    cfg: DictConfig, spec: TaskSpec, datamodule: GlueDataModule, tokenizer: PreTrainedTokenizerBase
-) -> Path:
-    """The cached fine-tuned teacher's folder; fine-tunes and caches it first if needed.
+    cfg: DictConfig,
+    entry: TeacherEntry,
+    spec: TaskSpec,
+    datamodule: GlueDataModule,
+    tokenizer: PreTrainedTokenizerBase,
+    pretrained: PreTrainedModel,
+) -> tuple[TeacherEntry, PreTrainedModel]:
+    """The fine-tuned teacher and its cache entry; fine-tunes ``pretrained`` first if needed.
 
     Concurrent jobs wait on a file lock instead of training twice. The teacher is
     trained into a temporary folder that is renamed into place only when complete, so
-    an interrupted run never leaves a half-written cache entry.
+    an interrupted run never leaves a half-written entry. ``pretrained`` is only
+    trained when no entry exists (a copy is trained, the original is left untouched).
     """
-    if cfg.teacher.get("finetune") is None:
-        return Path(resolve_pretrained(cfg.teacher.model.name_or_path))  # already trained for the task
-    final = teacher_dir(cfg, datamodule.train_digest())
+    final = entry.path
     final.parent.mkdir(parents=True, exist_ok=True)
     rank_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
     # Under DDP every rank joins the fine-tuning, but only rank 0 locks and writes.
     with FileLock(str(final) + ".lock") if rank_zero else nullcontext():
         if is_cached(final):
             print(f"[teacher] reusing cached teacher {final.name}")
-            return final
+            return read_entry(final), load_classifier(str(final), spec.num_labels)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            _finetune(cfg, spec, datamodule, tokenizer, tmp)
+            model, metrics = _finetune(cfg, spec, datamodule, pretrained, tmp)
             if rank_zero:
+                tokenizer.save_pretrained(tmp)
+                made = TeacherEntry(final, entry.key, metrics, entry.description)
+                write_json(tmp / "entry.json", {"key": made.key, "metrics": metrics, "description": made.description,
+                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
                 tmp.replace(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     _wait_until_cached(final)
-    return final
+    return read_entry(final), model
 
 
 def _wait_until_cached(path: Path, timeout_s: float = 600.0) -> None:
@@ -101,11 +169,13 @@ def _wait_until_cached(path: Path, timeout_s: float = 600.0) -> None:
 
 
 def _finetune(
-    cfg: DictConfig, spec: TaskSpec, datamodule: GlueDataModule, tokenizer: PreTrainedTokenizerBase, out: Path
-) -> None:
+    cfg: DictConfig, spec: TaskSpec, datamodule: GlueDataModule, pretrained: PreTrainedModel, out: Path
+) -> tuple[PreTrainedModel, dict[str, float]]:
+    import copy
+
     finetune = cfg.teacher.finetune
     L.seed_everything(finetune.seed, workers=True)
-    model = build_pretrained_teacher(cfg, spec.num_labels)
+    model = copy.deepcopy(pretrained)
     module = DistillationModule(
         student=model,
         objective=SupervisedObjective(),
@@ -115,16 +185,12 @@ def _finetune(
     )
     trainer = build_trainer(cfg, finetune.max_epochs, loggers=False, root_dir=out / "lightning")
     print(f"[teacher] fine-tuning {cfg.teacher.name} on {spec.name} for {finetune.max_epochs} epoch(s)")
-    augmented, datamodule.augmented_train = datamodule.augmented_train, False  # original data only
-    try:
+    datamodule.train_seed = finetune.seed
+    with datamodule.original_train():  # the teacher learns from the original examples only
         trainer.fit(module, datamodule=datamodule)
-    finally:
-        datamodule.augmented_train = augmented
     metrics = {k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:
         model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         shutil.rmtree(out / "lightning", ignore_errors=True)
     trainer.strategy.barrier()
-
+    return model.eval(), metrics

@@ -44,7 +44,9 @@ class DistillationModule(L.LightningModule):
         teacher: the frozen teacher, or None for objectives that read none.
         metrics: metric names for validation (``acc``, ``f1``, ``mcc``, ``pearson``, ``spearman``).
         optimizer: a factory ``params -> Optimizer`` (Hydra ``_partial_``).
-        warmup_ratio: share of the steps with linear warm-up, then linear decay to 0.
+        warmup_ratio: share of the steps with linear warm-up, then linear decay to 0. With
+            phases (``phase_starts``, set by a :class:`~distill_zoo.training.phases.PhaseSchedule`)
+            every phase has its own warm-up and decay.
     """
 
     def __init__(
@@ -61,10 +63,15 @@ class DistillationModule(L.LightningModule):
         self.teacher = FrozenEncoder(teacher) if teacher is not None and objective.needs_teacher else None
         if objective.needs_teacher and self.teacher is None:
             raise ValueError(f"{type(objective).__name__} needs a teacher")
-        objective.configure(self.student.dims, self.teacher.dims if self.teacher else None)
+        objective.bind(self.student.dims, self.teacher.dims if self.teacher else None)
         self.objective = objective
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
+        #: First optimiser step of each phase; one phase unless a phase schedule sets more.
+        self.phase_starts: list[int] = [0]
+        self.total_steps = 1
+        #: Training examples the student has seen on this process (budget accounting).
+        self.examples_seen = 0
         self.val_metrics = build_metrics(tuple(metrics), student.config.num_labels).clone(prefix="val/")
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
@@ -72,6 +79,7 @@ class DistillationModule(L.LightningModule):
         student = self.student(batch, self.objective.student_request())
         terms = self.objective(student, teacher, batch)
         batch_size = batch["input_ids"].shape[0]
+        self.examples_seen += batch_size
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=batch_size
@@ -102,17 +110,25 @@ class DistillationModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(self.parameter_groups())
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = int(self.warmup_ratio * total)
+        self.total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
 
         def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            return max(0.0, (total - step) / max(total - warmup, 1))
+            return self.lr_factor(step)
 
         lambdas = [schedule] * len(optimizer.param_groups)
         scheduler = {"scheduler": LambdaLR(optimizer, lambdas), "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up over ``warmup_ratio`` of the current phase, then linear decay to 0 at its end."""
+        bounds = [*self.phase_starts, self.total_steps]
+        index = max(i for i, start in enumerate(self.phase_starts) if start <= step)
+        begin, end = bounds[index], max(bounds[index + 1], bounds[index] + 1)
+        length, local = end - begin, step - begin
+        warmup = int(self.warmup_ratio * length)
+        if local < warmup:
+            return (local + 1) / (warmup + 1)
+        return max(0.0, (length - local) / max(length - warmup, 1))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep checkpoints to what training changes: drop the frozen teacher's weights."""

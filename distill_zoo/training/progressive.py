@@ -1,10 +1,13 @@
-"""MobileBERT's progressive knowledge transfer as a Lightning callback.
+"""MobileBERT's progressive knowledge transfer as a phase schedule.
 
-Training is split into N_s + 1 equal phases of optimiser steps. In phase l < N_s only
-student layer l's transfer terms are active; layers below l keep training at
-``lower_lr_scale`` × the learning rate, layers above l, the embeddings and the
-classifier are frozen. The last phase trains everything on the prediction terms.
-(Sun et al. 2020, §3.5 "Progressive Knowledge Transfer".)
+One phase per student layer that has a teacher layer to learn from, then a prediction
+phase. In layer phase l only student layer l's transfer terms are active; layers below
+keep training at ``lower_lr_scale`` × the learning rate, layers above, the embeddings
+and the classifier are frozen. The prediction phase trains everything on the prediction
+terms. Each phase has its own step budget and its own warm-up and decay (the paper
+trains each layer to convergence, then distils the prediction layer): the layer phases
+share ``1 − prediction_share`` of the steps equally, the prediction phase gets
+``prediction_share``. (Sun et al. 2020, §3.5 "Progressive Knowledge Transfer".)
 """
 
 from __future__ import annotations
@@ -13,55 +16,54 @@ import lightning as L
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import transformer_layers
+from distill_zoo.training.phases import PhaseSchedule
+
+PREDICTION = "prediction"
 
 
-class ProgressiveTransfer(L.Callback):
+class ProgressiveTransfer(PhaseSchedule):
     """Drives ``objective.phase`` and which student layers train, at which learning rate.
 
     Args:
         lower_lr_scale: learning-rate factor of the layers below the current one (0.1 in the paper).
+        prediction_share: share of the optimiser steps given to the prediction phase, in (0, 1).
     """
 
-    def __init__(self, lower_lr_scale: float = 0.1) -> None:
+    def __init__(self, lower_lr_scale: float = 0.1, prediction_share: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 < prediction_share < 1.0:
+            raise ConfigError(f"prediction_share must lie in (0, 1), got {prediction_share}")
         self.lower_lr_scale = lower_lr_scale
-        self.phase: int | None = None
-        self.phases: list[tuple[int, int]] = []  # (first step, phase) as entered, for inspection
+        self.prediction_share = prediction_share
+        self.base_lrs: list[float] = []
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
         objective = pl_module.objective
-        if not hasattr(objective, "phase"):
-            raise ConfigError(f"progressive transfer needs an objective with phases, not {type(objective).__name__}")
-        self.num_phases = objective.num_student_layers + 1
-        self.total = int(trainer.estimated_stepping_batches)
-        if self.total < self.num_phases:
-            raise ConfigError(
-                f"progressive transfer needs at least {self.num_phases} optimiser steps (one phase per "
-                f"student layer plus prediction), the run has {self.total}; train longer"
-            )
-        self.scheduler = trainer.lr_scheduler_configs[0].scheduler
-        self.base_lrs = list(self.scheduler.base_lrs)
+        if not hasattr(objective, "layer_phases"):
+            raise ConfigError(f"progressive transfer needs an objective with layer phases, not {type(objective).__name__}")
+        layers = objective.layer_phases()
+        self.base_lrs = list(trainer.lr_scheduler_configs[0].scheduler.base_lrs)
+        if not layers:
+            return [(PREDICTION, 1.0)]
+        share = (1.0 - self.prediction_share) / len(layers)
+        return [*((f"layer{layer}", share) for layer in layers), (PREDICTION, self.prediction_share)]
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        phase = min(trainer.global_step * self.num_phases // self.total, self.num_phases - 1)
-        if phase != self.phase:
-            self._enter(phase, trainer, pl_module)
-
-    def _enter(self, phase: int, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.phase = phase
-        self.phases.append((trainer.global_step, phase))
-        pl_module.objective.phase = phase
-        last = phase == self.num_phases - 1
+    def enter(self, index: int, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        name = self.plan[index][0]
+        last = name == PREDICTION
         model = pl_module.student.model
+        current = None if last else int(name.removeprefix("layer"))
+        pl_module.objective.phase = pl_module.objective.num_student_layers if last else current
         scales: dict[str, float] = {"other": 1.0 if last else 0.0, "objective": 1.0}
-        for i, layer in enumerate(transformer_layers(model)):
-            scale = 1.0 if last or i == phase else (self.lower_lr_scale if i < phase else 0.0)
+        layers = transformer_layers(model)
+        for i, layer in enumerate(layers):
+            scale = 1.0 if last or i == current else (self.lower_lr_scale if i < current else 0.0)
             scales[f"layer{i}"] = scale
             layer.requires_grad_(scale > 0)
-        layer_params = {id(p) for layer in transformer_layers(model) for p in layer.parameters()}
+        layer_params = {id(p) for layer in layers for p in layer.parameters()}
         for p in model.parameters():
             if id(p) not in layer_params:
                 p.requires_grad_(last)
-        optimizer = trainer.optimizers[0]
-        for index, group in enumerate(optimizer.param_groups):
-            self.scheduler.base_lrs[index] = self.base_lrs[index] * scales[group["name"]]
-            group["lr"] = self.scheduler.base_lrs[index] * self.scheduler.lr_lambdas[index](self.scheduler.last_epoch)
+        scheduler = trainer.lr_scheduler_configs[0].scheduler
+        for i, group in enumerate(trainer.optimizers[0].param_groups):
+            scheduler.base_lrs[i] = self.base_lrs[i] * scales[group["name"]]

@@ -68,3 +68,64 @@ def test_bad_corpus_settings(tmp_path, tokenizer):
     dm = CorpusDataModule(path=str(tmp_path / "missing.txt"))
     with pytest.raises(DataError, match="missing corpus file"):
         dm.lines()
+
+
+def same_lines(tmp_path, tokenizer, seed=0, num_workers=0):
+    """A corpus of 48 identical lines: every batch holds the same ids, so only the masks can differ."""
+    corpus = tmp_path / "same.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog while the cat sleeps in the sun\n" * 48)
+    dm = CorpusDataModule(path=str(corpus), pack=False, max_length=32, batch_size=8, seed=seed,
+                          num_workers=num_workers, cache_dir=str(tmp_path / "cache"), masking={"mode": "uniform"})
+    dm.set_tokenizer(tokenizer)
+    dm.setup()
+    return dm
+
+
+def epochs(dm, count=2):
+    """The masked-position labels of every batch, per epoch, with Lightning's set_epoch between epochs."""
+    loader = dm.train_dataloader()
+    out = []
+    for epoch in range(count):
+        loader.sampler.set_epoch(epoch)
+        out.append([batch["mlm_labels"] for batch in loader])
+    return out
+
+
+def test_masks_differ_between_epochs_and_workers_and_repeat_with_the_seed(tmp_path, tokenizer):
+    first = epochs(same_lines(tmp_path, tokenizer, num_workers=2))
+    assert len(first[0]) == 6
+    assert not torch.equal(first[0][0], first[1][0]), "epoch 1 draws new masks"
+    assert not torch.equal(first[0][0], first[0][1]), "worker 1 does not repeat worker 0's masks"
+    assert not torch.equal(first[0][0], first[0][2]), "each worker's stream moves on between its batches"
+    again = epochs(same_lines(tmp_path, tokenizer, num_workers=2))
+    assert all(torch.equal(a, b) for e, f in zip(first, again) for a, b in zip(e, f)), "the seed reproduces them"
+    other = epochs(same_lines(tmp_path, tokenizer, seed=1, num_workers=2))
+    assert not torch.equal(first[0][0], other[0][0])
+    serial = epochs(same_lines(tmp_path, tokenizer, num_workers=0))
+    assert not torch.equal(serial[0][0], serial[1][0]) and not torch.equal(serial[0][0], serial[0][1])
+
+
+def test_lightning_sets_the_epoch_before_workers_start(tmp_path, tokenizer):
+    import lightning as L
+
+    class Recorder(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.seen: list[tuple[int, torch.Tensor]] = []
+
+        def training_step(self, batch, batch_idx):
+            self.seen.append((self.current_epoch, batch["mlm_labels"]))
+            return self.w.sum() * 0.0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = same_lines(tmp_path, tokenizer, num_workers=2)
+    recorder = Recorder()
+    L.Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False).fit(recorder, datamodule=dm)
+    (e0, a), (_, b), (e1, c), _ = recorder.seen
+    assert (e0, e1) == (0, 1)
+    assert not torch.equal(a, b), "two workers, two streams"
+    assert not torch.equal(a, c), "the second epoch masks anew"

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from distill_zoo.data.masking import IGNORE_INDEX, DistilBertMasker
+from distill_zoo.data.masking import IGNORE_INDEX, DistilBertMasker, mask_generator
 
 VOCAB, MASK, CLS, SEP, PAD = 1000, 3, 1, 2, 0
 
@@ -67,3 +67,14 @@ def test_reproducible_from_the_seed_and_new_each_draw():
     first = m(ids, mask, g1)
     assert all(torch.equal(a, b) for a, b in zip(first, m(ids, mask, g2)))
     assert not torch.equal(first[1], m(ids, mask, g1)[1]), "the next epoch draws new masks"
+
+
+def test_mask_streams_per_seed_epoch_worker_and_rank():
+    ids, mask = batch(rows=8)
+    m = masker()
+    draw = lambda *key, **kw: m(ids, mask, mask_generator(*key, **kw))[1]  # noqa: E731
+    base = draw(0, 0, 0)
+    assert torch.equal(base, draw(0, 0, 0)), "one key, one stream"
+    for other in (draw(1, 0, 0), draw(0, 1, 0), draw(0, 0, 1), draw(0, 0, 0, rank=1)):
+        assert not torch.equal(base, other)
+    assert not torch.equal(draw(1, 0, 0), draw(0, 1, 0)), "keys are hashed, not added"

@@ -65,3 +65,11 @@ def test_missing_files_name_path_and_layout(tmp_path):
 def test_unknown_task():
     with pytest.raises(ConfigError, match="choose one of"):
         get_task("sst3")
+
+
+@pytest.mark.parametrize("task", ["sst2", "cola", "mrpc", "stsb", "rte", "qnli", "mnli", "qqp"])
+def test_dev_name_says_which_dev_split_is_read(task):
+    spec = get_task(task)
+    assert spec.dev_files[0] == f"{spec.dev_name}.tsv", "the name matches the file read first"
+    assert spec.dev_split == ("validation_matched" if task == "mnli" else "validation")
+    assert spec.dev_name == ("dev_matched" if task == "mnli" else "dev")

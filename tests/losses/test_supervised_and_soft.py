@@ -19,6 +19,23 @@ def test_soft_cross_entropy_matches_loop_and_has_no_t_squared():
     assert soft_cross_entropy(s, t, T).item() == pytest.approx(total / 4, rel=1e-10)
 
 
+def test_soft_cross_entropy_reference_reduction_is_the_mean_over_all_elements():
+    g = torch.Generator().manual_seed(1)
+    B, C = 5, 3
+    s, t = torch.randn(B, C, generator=g, dtype=torch.float64), torch.randn(B, C, generator=g, dtype=torch.float64)
+    elements = []
+    for b in range(B):
+        lse_s = math.log(sum(math.exp(x) for x in s[b].tolist()))
+        zt_sum = sum(math.exp(x) for x in t[b].tolist())
+        elements += [-math.exp(t[b, c].item()) / zt_sum * (s[b, c].item() - lse_s) for c in range(C)]
+    reference = soft_cross_entropy(s, t, reduction="reference").item()
+    assert reference == pytest.approx(sum(elements) / (B * C), rel=1e-10), "huawei-noah: (-p_t * log q_s).mean()"
+    assert soft_cross_entropy(s, t, reduction="mean").item() == pytest.approx(sum(elements) / B, rel=1e-10)
+    assert soft_cross_entropy(s, t).item() == pytest.approx(C * reference, rel=1e-10), "the paper's form is the default"
+    with pytest.raises(ValueError, match="reduction"):
+        soft_cross_entropy(s, t, reduction="sum")
+
+
 def test_soft_cross_entropy_is_kl_plus_teacher_entropy():
     from distill_zoo.losses import kl_div
 

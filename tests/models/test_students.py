@@ -38,12 +38,14 @@ def test_layer_selection_copies_exactly_the_chosen_layers():
 
 def test_explicit_layers_and_bad_layers():
     teacher = tiny_bert(num_layers=4)
-    student = from_teacher_layers(teacher, 2, layers=[3, 1])
+    student = from_teacher_layers(teacher, 2, layers=[1, 3])
     torch.testing.assert_close(
-        transformer_layers(student)[0].attention.self.query.weight, transformer_layers(teacher)[3].attention.self.query.weight
+        transformer_layers(student)[1].attention.self.query.weight, transformer_layers(teacher)[3].attention.self.query.weight
     )
-    with pytest.raises(ConfigError, match="0..3"):
+    with pytest.raises(ConfigError, match=r"0\.\.3"):
         from_teacher_layers(teacher, 2, layers=[4])
+    with pytest.raises(ConfigError, match="not strictly increasing"):
+        from_teacher_layers(teacher, 2, layers=[3, 1])
 
 
 def test_random_student_from_config():

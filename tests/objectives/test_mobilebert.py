@@ -25,7 +25,7 @@ def test_all_terms_at_once_without_a_schedule():
     obj = MobileBERTObjective(weights={"mean": 1.0, "var": 1.0})
     batch = padded_batch()
     out = losses(obj, student, teacher, batch)
-    assert set(out) == {"loss", "loss_fmt", "loss_at", "loss_mean", "loss_var", "loss_pred"}
+    assert set(out) == {"loss", "loss_fmt", "loss_at", "loss_mean", "loss_var", "loss_kd"}
     s, t = student(batch, obj.student_request()), teacher(batch, obj.teacher_request())
     mask = batch["attention_mask"]
     at = attention_kl(s.scores[0], t.scores[1], mask) + attention_kl(s.scores[1], t.scores[3], mask)
@@ -45,10 +45,36 @@ def test_phases_select_one_layer_then_prediction():
     assert set(out) == {"loss", "loss_fmt", "loss_at"}
     obj.phase = 2
     assert obj.student_request().scores == () and obj.student_request().logits
-    assert set(losses(obj, student, teacher)) == {"loss", "loss_pred"}
+    assert set(losses(obj, student, teacher)) == {"loss", "loss_kd"}
 
 
 def test_loss_decreases_on_tiny_models():
     student, teacher = pair(student_hidden=16, teacher_hidden=32)
     history = train_steps(MobileBERTObjective(), student, teacher)
     assert sum(history[-5:]) / 5 < 0.8 * sum(history[:5]) / 5
+
+
+def test_moment_norm_reaches_the_moment_terms():
+    import torch
+
+    from distill_zoo.errors import ConfigError
+
+    student, teacher = pair(student_layers=2, teacher_layers=4, student_hidden=16, teacher_hidden=32)
+    batch, mask = padded_batch(), padded_batch()["attention_mask"]
+    out = {}
+    for norm in ("l2", "l1", "reference"):
+        torch.manual_seed(0)  # the same projections for every norm
+        obj = MobileBERTObjective(weights={"mean": 1.0, "var": 1.0}, moment_norm=norm)
+        out[norm] = losses(obj, student, teacher, batch)
+        s, t = student(batch, obj.student_request()), teacher(batch, obj.teacher_request())
+        hidden = [(obj.projections[i](s.hidden(a + 1)), t.hidden(b + 1)) for i, (a, b) in enumerate(obj.pairs)]
+        mean = sum(moment_mse(h_s, h_t, mask, norm)[0] for h_s, h_t in hidden)
+        var = sum(moment_mse(h_s, h_t, mask, norm)[1] for h_s, h_t in hidden)
+        assert out[norm]["loss_mean"].item() == pytest.approx(mean.item(), rel=1e-5), norm
+        assert out[norm]["loss_var"].item() == pytest.approx(var.item(), rel=1e-5), norm
+    assert out["l1"]["loss_var"].item() != pytest.approx(out["l2"]["loss_var"].item(), rel=1e-3)
+    assert out["reference"]["loss_mean"].item() == pytest.approx(out["l2"]["loss_mean"].item(), rel=1e-5)
+    assert out["reference"]["loss_var"].item() == pytest.approx(out["l1"]["loss_var"].item(), rel=1e-5)
+    assert MobileBERTObjective().moment_norm == "l2"
+    with pytest.raises(ConfigError, match="moment_norm"):
+        MobileBERTObjective(moment_norm="l3")

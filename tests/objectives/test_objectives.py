@@ -42,11 +42,11 @@ def test_distilbert_terms_and_declared_features():
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
     hs, ht = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
     s, t, y = torch.randn(2, 2), torch.randn(2, 2), torch.tensor([1, 0])
-    obj = DistilBERTObjective(weights={"ce": 2.0, "task": 0.5, "cos": 3.0}, temperature=2.0)
+    obj = DistilBERTObjective(weights={"kd": 2.0, "task": 0.5, "cos": 3.0}, temperature=2.0)
     assert obj.student_request() == FeatureRequest(logits=True, hidden_states=(-1,))
     assert obj.teacher_request() == FeatureRequest(logits=True, hidden_states=(-1,))
     out = obj(features(s, hs, mask), features(t, ht, mask), {"labels": y})
-    assert out["loss_ce"].item() == pytest.approx(2.0 * kl_div(s, t, 2.0).item(), rel=1e-6)
+    assert out["loss_kd"].item() == pytest.approx(2.0 * kl_div(s, t, 2.0).item(), rel=1e-6)
     assert out["loss_task"].item() == pytest.approx(0.5 * task_loss(s, y).item(), rel=1e-6)
     assert out["loss_cos"].item() == pytest.approx(3.0 * cosine_loss(hs, ht, mask).item(), rel=1e-6)
 
@@ -76,7 +76,7 @@ def test_unknown_or_invalid_weights_are_rejected():
     with pytest.raises(ConfigError, match="unknown loss term"):
         DistilBERTObjective(weights={"cosine": 1.0})
     with pytest.raises(ConfigError, match="every loss weight is 0"):
-        DistilBERTObjective(weights={"ce": 0, "task": 0, "cos": 0})
+        DistilBERTObjective(weights={"kd": 0, "task": 0, "cos": 0})
     with pytest.raises(ConfigError, match="alpha"):
         KDObjective(alpha=1.5)
 

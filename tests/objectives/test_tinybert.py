@@ -24,7 +24,7 @@ def test_terms_match_the_losses_on_mapped_layers():
     assert out["loss_hidn"].item() == pytest.approx(hidn.item(), rel=1e-5)
     attn = attention_mse(s.scores[0], t.scores[1], mask) + attention_mse(s.scores[1], t.scores[3], mask)
     assert out["loss_attn"].item() == pytest.approx(attn.item(), rel=1e-5)
-    assert out["loss_pred"].item() == pytest.approx(soft_cross_entropy(s.logits, t.logits).item(), rel=1e-5)
+    assert out["loss_soft_ce"].item() == pytest.approx(soft_cross_entropy(s.logits, t.logits).item(), rel=1e-5)
     assert sorted(s.scores) == [0, 1] and sorted(t.scores) == [1, 3]
 
 
@@ -36,7 +36,7 @@ def test_intermediate_terms_are_zero_when_student_equals_teacher():
 
 
 def test_stages_select_terms():
-    assert TinyBERTObjective(stage="prediction").weights == {"embd": 0, "attn": 0, "hidn": 0, "pred": 1}
+    assert TinyBERTObjective(stage="prediction").weights == {"embd": 0, "attn": 0, "hidn": 0, "soft_ce": 1}
     obj = TinyBERTObjective(stage="prediction")
     student, teacher = pair()
     obj.configure(student.dims, teacher.dims)
@@ -74,7 +74,12 @@ def test_head_mismatch_and_bad_map_fail_before_training():
     student3 = pair(student_layers=3)[0]
     with pytest.raises(ConfigError, match="multiple"):
         TinyBERTObjective().configure(student3.dims, teacher.dims)
-    TinyBERTObjective(layer_map=[1, 2, 4]).configure(student3.dims, teacher.dims)
+    explicit = TinyBERTObjective(layer_map=[0, 1, 3])  # 0-based teacher layers
+    explicit.configure(student3.dims, teacher.dims)
+    assert explicit.hidden_pairs == [(0, 0), (1, 1), (2, 2), (3, 4)]
+    assert explicit.attention_pairs == [(0, 0), (1, 1), (2, 3)]
+    with pytest.raises(ConfigError, match=r"layers are 0-based: did you mean \[0, 1, 3\]\?"):
+        TinyBERTObjective(layer_map=[1, 2, 4]).configure(student3.dims, teacher.dims)
 
 
 def test_regression_prediction_uses_mse():
@@ -86,4 +91,23 @@ def test_regression_prediction_uses_mse():
     out = losses(TinyBERTObjective(stage="prediction"), student, teacher, batch)
     s = student(batch, TinyBERTObjective(stage="prediction").student_request()).logits
     t = teacher(batch, TinyBERTObjective(stage="prediction").teacher_request()).logits
-    assert out["loss_pred"].item() == pytest.approx(torch.nn.functional.mse_loss(s, t).item(), rel=1e-5)
+    assert out["loss_soft_ce"].item() == pytest.approx(torch.nn.functional.mse_loss(s, t).item(), rel=1e-5)
+
+
+def test_reference_reduction_divides_soft_ce_by_the_number_of_classes():
+    student, teacher = pair()
+    torch.manual_seed(0)
+    student.model.classifier = torch.nn.Linear(32, 3)
+    teacher.model.classifier = torch.nn.Linear(32, 3).requires_grad_(False)
+    student.model.config.num_labels = teacher.model.config.num_labels = 3
+    batch = padded_batch(num_labels=3)
+    valid = losses(TinyBERTObjective(stage="prediction"), student, teacher, batch)["loss_soft_ce"]
+    reference = losses(TinyBERTObjective(stage="prediction", reduction="reference"), student, teacher, batch)["loss_soft_ce"]
+    request = TinyBERTObjective(stage="prediction").student_request()
+    s, t = student(batch, request).logits, teacher(batch, request).logits
+    assert s.shape[-1] == 3
+    assert valid.item() == pytest.approx(soft_cross_entropy(s, t).item(), rel=1e-5)
+    assert reference.item() == pytest.approx(soft_cross_entropy(s, t).item() / 3, rel=1e-5)
+    assert reference.item() == pytest.approx(valid.item() / 3, rel=1e-5)
+    with pytest.raises(ConfigError, match="reduction"):
+        TinyBERTObjective(reduction="mean")

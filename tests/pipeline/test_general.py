@@ -77,7 +77,7 @@ def test_distilbert_general_distillation_with_a_tiny_masked_lm_teacher(tmp_path)
     rows = next((tmp_path / "out" / "csv").rglob("metrics.csv")).read_text().splitlines()
     header = rows[0].split(",")
     series = {k: [float(r.split(",")[header.index(k)]) for r in rows[1:] if r.split(",")[header.index(k)]]
-              for k in ("train/loss_ce", "train/loss_mlm", "train/loss_cos")}
+              for k in ("train/loss_kd", "train/loss_mlm", "train/loss_cos")}
     for name, values in series.items():
         assert len(values) >= 10, name
         assert sum(values[-5:]) / 5 < sum(values[:5]) / 5, (name, values[:5], values[-5:])

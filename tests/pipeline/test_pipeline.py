@@ -12,31 +12,44 @@ from distill_zoo.errors import ConfigError, DataError
 from distill_zoo.pipeline import run_pipeline
 from distill_zoo.pipeline.builders import build_datamodule
 from distill_zoo.pipeline.teacher_stage import teacher_cache_key, teacher_dir
+from tests.conftest import TINY_RUN, compose, record_at
 
 
 def key(cfg) -> str:
     return teacher_cache_key(cfg, build_datamodule(cfg).train_digest())
-from tests.conftest import TINY_RUN, compose
 
 
 def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path):
     cfg = compose([*TINY_RUN, "method=distilbert", "student=half", "teacher.model.num_layers=4"], tmp_path)
     results = run_pipeline(cfg)
     out = tmp_path / "out"
-    saved = json.loads((out / "results.json").read_text())
-    assert saved["method"] == "distilbert" and saved["task"] == "demo" and saved["seed"] == 1
-    assert saved["student"]["params"] < saved["teacher"]["params"]
-    assert saved["retention"] == pytest.approx(saved["student"]["metrics"]["acc"] / saved["teacher"]["metrics"]["acc"])
-    assert saved["config"]["method"]["weights"] == {"ce": 0.5, "task": 0.5, "cos": 0.1}
-    assert results["student"]["latency_ms_median"] > 0
+    saved = record_at(out)
+    assert saved == results
+    assert saved.method == "distilbert" and saved.task == "demo" and saved.seed == 1 and saved.eval_split == "dev"
+    assert saved.student.params < saved.teacher.params
+    assert saved.retention == pytest.approx(saved.student.metrics["acc"] / saved.teacher.metrics["acc"])
+    assert saved.method_config["weights"] == {"kd": 0.5, "task": 0.5, "cos": 0.1}
+    assert saved.student_init == "pretrained" and saved.stage.final and saved.stage.pipeline == "single"
+    assert saved.teacher_entry == teacher_dir(cfg, build_datamodule(cfg).train_digest()).name
+    assert saved.budget["steps_done"] == 4 and saved.budget["examples_seen"] == 64  # debug: 4 batches of 16
+    assert "torch" in saved.versions and saved.hardware
+    assert results.student.latency_ms_median > 0
     model = AutoModelForSequenceClassification.from_pretrained(out / "student")
     tokenizer = AutoTokenizer.from_pretrained(out / "student")
     assert model.config.num_hidden_layers == 2
     with torch.no_grad():
         logits = model(**tokenizer(["a fine film ."], return_tensors="pt")).logits
     assert logits.shape == (1, 2)
+    # The student's metrics are the saved student's, measured again here; not the teacher's.
+    from distill_zoo.pipeline.eval_stage import dev_metrics
+
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup("validate")
+    assert dev_metrics(model, datamodule.val_dataloader(), ("acc",), "check") == pytest.approx(saved.student.metrics)
+    teacher = AutoModelForSequenceClassification.from_pretrained(saved.teacher.path)
+    assert dev_metrics(teacher, datamodule.val_dataloader(), ("acc",), "check") == pytest.approx(saved.teacher.metrics)
     metrics_csv = next((out / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
-    for column in ("train/loss", "train/loss_ce", "train/loss_task", "train/loss_cos", "val/acc", "teacher/acc"):
+    for column in ("train/loss", "train/loss_kd", "train/loss_task", "train/loss_cos", "val/acc", "teacher/acc"):
         assert column in metrics_csv.split(","), column
 
 
@@ -134,5 +147,5 @@ def test_every_zoo_method_runs_end_to_end(tmp_path, method, extra):
         tmp_path,
     )
     results = run_pipeline(cfg)
-    assert results["method"] == method
+    assert results.method == method and results.stage.final
     assert (tmp_path / "out" / "student" / "config.json").is_file()

@@ -1,0 +1,194 @@
+"""Resolve a run once: compose-time checks, then the parts every stage receives.
+
+:func:`prepare_run` builds the task spec, tokenizer, data, objective, pretrained
+teacher, student and teacher cache entry exactly once, checks every combination that
+cannot work, and raises before anything is trained or written. Task runs and corpus
+(general) runs take the same path; only the data and the head checks differ.
+
+Random streams: the pretrained teacher's fresh head draws from the teacher's own
+seed, the student's init from the run seed, the objective's projections from a
+stream of their own, the data order from the datamodule's generator, and the dropout
+stream is reseeded right before training, so every method of a seed starts from the
+same student and sees the same batches and dropout masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from distill_zoo.data import TaskSpec, get_task
+from distill_zoo.errors import ConfigError
+from distill_zoo.models import encoder_dims
+from distill_zoo.objectives import Objective
+from distill_zoo.pipeline.builders import (
+    build_datamodule,
+    build_objective,
+    build_pretrained_teacher,
+    build_student,
+    build_tokenizer,
+)
+from distill_zoo.pipeline.record import StageInfo
+from distill_zoo.pipeline.teacher_stage import TeacherEntry, is_cached, resolve_teacher
+
+STAGES = ("teacher", "distill", "eval")
+#: student.init values for builders that copy teacher layers.
+LAYER_INITS = ("pretrained", "finetuned")
+#: File in an exported student folder holding the objective's learned state (projections).
+OBJECTIVE_STATE = "objective_state.pt"
+#: Offset of the projections' random stream from the run seed.
+PROJECTION_STREAM = 7919
+
+
+@dataclass
+class RunContext:
+    """Everything a run's stages need, resolved once by :func:`prepare_run`.
+
+    Attributes:
+        student: the student, initialised; None until the teacher stage when
+            ``student_init == "finetuned"`` (it is built from the fine-tuned teacher).
+        teacher_model: the pretrained teacher until the teacher stage replaces it with
+            the fine-tuned one.
+    """
+
+    cfg: DictConfig
+    stage: StageInfo
+    out_dir: Path
+    spec: TaskSpec | None
+    tokenizer: PreTrainedTokenizerBase
+    datamodule: object
+    objective: Objective
+    teacher_model: PreTrainedModel
+    teacher: TeacherEntry
+    student: PreTrainedModel | None
+    student_init: str
+
+    @property
+    def num_labels(self) -> int:
+        return self.spec.num_labels if self.spec is not None else 2  # a corpus run never reads the head
+
+    @property
+    def is_task(self) -> bool:
+        return self.spec is not None
+
+
+def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
+    """Build and check everything; raise :class:`ConfigError`/``DataError`` before any training."""
+    stage = stage or StageInfo()
+    unknown = [s for s in cfg.stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    spec = get_task(cfg.data.task) if "task" in cfg.data else None
+    init = _student_init(cfg, spec)
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    if spec is not None:
+        datamodule.load_examples()
+    else:
+        datamodule.lines()
+    objective = build_objective(cfg)
+    num_labels = spec.num_labels if spec is not None else 2
+    with torch.random.fork_rng():
+        torch.manual_seed((cfg.teacher.get("finetune") or {}).get("seed", 0))
+        teacher_model = build_pretrained_teacher(cfg, num_labels)
+    student = None if init == "finetuned" else make_student(cfg, teacher_model, num_labels)
+    if student is None:
+        with torch.random.fork_rng():  # sizes only; the real student comes from the fine-tuned teacher
+            student_dims = encoder_dims(build_student(cfg, teacher_model, num_labels).config)
+    else:
+        student_dims = encoder_dims(student.config)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed + PROJECTION_STREAM)
+        objective.bind(student_dims, encoder_dims(teacher_model.config))
+    _carry_objective_state(cfg, objective)
+    _check_objective(objective, spec, stage)
+    digest = datamodule.train_digest() if spec is not None else ""
+    teacher = resolve_teacher(cfg, digest)
+    if spec is None and teacher.key is not None:
+        raise ConfigError("a corpus (general) run uses the pre-trained teacher as it is: set teacher.finetune=null")
+    if "teacher" not in cfg.stages and teacher.key is not None and not is_cached(teacher.path):
+        raise ConfigError(f"no cached teacher at {teacher.path}; add 'teacher' to stages to fine-tune it first")
+    out_dir = Path(cfg.paths.output_dir)
+    if "distill" not in cfg.stages and "eval" in cfg.stages and not (out_dir / "student" / "config.json").is_file():
+        raise ConfigError(f"stage eval needs a distilled student in {out_dir / 'student'}; add 'distill' to stages")
+    return RunContext(cfg, stage, out_dir, spec, tokenizer, datamodule, objective, teacher_model, teacher, student, init)
+
+
+def make_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int) -> PreTrainedModel:
+    """The student from ``source``'s layers (or its config), seeded by the run seed.
+
+    With ``student.init=pretrained`` the task head is fresh (drawn from the run seed),
+    as in Patient-KD and DistilBERT task distillation; with ``finetuned`` the fine-tuned
+    teacher's pooler and classifier are kept.
+    """
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    student = build_student(cfg, source, num_labels)
+    if cfg.student.get("init") == "pretrained":
+        reset_head(student)
+    return student
+
+
+def reset_head(model: PreTrainedModel) -> None:
+    """Re-initialise every module outside the base encoder (classifier, pre-classifier)."""
+    for name, child in model.named_children():
+        if name != model.base_model_prefix:
+            child.apply(model._init_weights)
+
+
+def _student_init(cfg: DictConfig, spec: TaskSpec | None) -> str:
+    init = cfg.student.get("init")
+    copies_layers = cfg.student.name in ("half", "distilbert") or "layers" in cfg.student.model
+    if copies_layers and init not in LAYER_INITS:
+        raise ConfigError(
+            f"student.init must be one of {list(LAYER_INITS)} for a student built from teacher layers, got {init!r}"
+        )
+    if init == "finetuned" and spec is None:
+        raise ConfigError("student.init=finetuned needs a task run (a corpus run has no fine-tuned teacher)")
+    if init == "finetuned" and cfg.teacher.get("finetune") is None:
+        raise ConfigError("student.init=finetuned needs a teacher that is fine-tuned (teacher.finetune is null)")
+    return str(init)
+
+
+def _check_objective(objective: Objective, spec: TaskSpec | None, stage: StageInfo) -> None:
+    name = type(objective).__name__
+    if spec is None:
+        if objective.vocabulary_logits:
+            return
+        for request in (objective.student_request(), objective.teacher_request()):
+            if request.logits:
+                raise ConfigError(
+                    f"{name} reads task logits or labels, which a general (corpus) run does not have; drop "
+                    "those terms (e.g. method.weights.task=0 method.weights.kd=0 callbacks=none for minilm, "
+                    "method.stage=intermediate for tinybert)"
+                )
+        return
+    if objective.vocabulary_logits:
+        raise ConfigError(f"{name} distils vocabulary logits on raw text; use it with data=corpus")
+    if stage.final and not objective.trains_head:
+        raise ConfigError(
+            f"{name} as configured trains no term that reaches the classifier ({objective.weights}), so the "
+            "run would be scored with an untrained head; give a head term a weight (e.g. method.weights.task=1), "
+            "or run it as an intermediate stage of a chain (experiment=tinybert_two_step)"
+        )
+
+
+def _carry_objective_state(cfg: DictConfig, objective: Objective) -> None:
+    """A student from an earlier stage brings that stage's learned projections along
+    (TinyBERT's reference keeps its fitting layers from general to task distillation)."""
+    source = cfg.student.model.get("name_or_path") if cfg.student.name == "previous" else None
+    state_file = Path(source) / OBJECTIVE_STATE if source else None
+    if state_file is None or not state_file.is_file():
+        return
+    saved = torch.load(state_file, map_location="cpu", weights_only=True)
+    if saved.get("objective") != type(objective).__name__:
+        return
+    own = objective.state_dict()
+    matching = {k: v for k, v in saved["state"].items() if k in own and own[k].shape == v.shape}
+    if matching:
+        objective.load_state_dict(matching, strict=False)
+        print(f"[objective] carried {sorted(matching)} from {state_file.parent}")

@@ -1,0 +1,184 @@
+"""The one results record every run writes: task runs, corpus runs and chain stages alike.
+
+``results.json`` is a :class:`RunRecord` serialised with :func:`dataclasses.asdict`.
+It says exactly what produced the numbers (teacher cache entry, student init, budget,
+stage of which pipeline, package versions, git commit), so that a summary can refuse
+to merge runs that differ in anything but the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Bump when a field changes meaning; readers refuse records of another version.
+RECORD_VERSION = 2
+
+_PACKAGES = ("distill_zoo", "torch", "lightning", "transformers", "hydra-core", "torchmetrics", "datasets")
+
+
+@dataclass
+class StageInfo:
+    """Where a run sits in a pipeline: a single run is stage 0 of 1 of pipeline ``single``."""
+
+    pipeline: str = "single"
+    name: str = "run"
+    index: int = 0
+    count: int = 1
+
+    @property
+    def final(self) -> bool:
+        """Whether this stage's student is the product of its pipeline (the one to compare)."""
+        return self.index == self.count - 1
+
+
+@dataclass
+class ModelReport:
+    """Dev metrics (empty for corpus runs), size and batch-1 CPU latency of one model."""
+
+    path: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: int = 0
+    params_non_embedding: int = 0
+    latency_ms_median: float | None = None
+    latency_ms_p90: float | None = None
+    latency_threads: int | None = None
+
+
+@dataclass
+class RunRecord:
+    """What one run (or chain stage) produced and exactly what produced it.
+
+    Attributes:
+        task: the GLUE task, or None for a corpus (general) run.
+        corpus: the corpus path or Hub name for a corpus run, else None.
+        eval_split: the split the metrics come from (``dev``; ``dev_matched`` for MNLI).
+        method / method_config: the method option and its resolved config.
+        seed: the run seed (student init, data order, dropout).
+        stage: which stage of which pipeline.
+        student_init: ``pretrained`` | ``finetuned`` (teacher layers), ``random``, ``checkpoint``.
+        student_name / student_config: the student option and its resolved config.
+        teacher_entry: the teacher cache key (None when the teacher is used as it is).
+        teacher_source: the teacher option's resolved config.
+        budget: optimiser steps, epochs, examples seen, batch size, trainer options.
+        comparable: everything but the seed that must match for two runs to be merged.
+    """
+
+    task: str | None
+    corpus: str | None
+    main_metric: str | None
+    eval_split: str | None
+    method: str
+    method_config: dict[str, Any]
+    seed: int
+    stage: StageInfo
+    student_init: str
+    student_name: str
+    student_config: dict[str, Any]
+    teacher_entry: str | None
+    teacher_source: dict[str, Any]
+    teacher: ModelReport
+    student: ModelReport
+    retention: float | None
+    speedup: float | None
+    compression: float | None
+    budget: dict[str, Any]
+    final_losses: dict[str, float]
+    wall_time_s: float
+    data: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=dict)
+    git_commit: str | None = None
+    hardware: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    record_version: int = RECORD_VERSION
+
+    def comparable(self) -> dict[str, Any]:
+        """The fields two runs must share to be seeds of one comparison row."""
+        config = dict(self.config)
+        return {
+            "task": self.task,
+            "corpus": self.corpus,
+            "method": self.method,
+            "method_config": self.method_config,
+            "stage": {"pipeline": self.stage.pipeline, "name": self.stage.name, "index": self.stage.index},
+            "student_init": self.student_init,
+            "student": self.student_config,
+            "teacher_entry": self.teacher_entry,
+            "teacher_source": self.teacher_source,
+            "budget": {k: v for k, v in self.budget.items() if k != "steps_done"},
+            "data": self.data,
+            "optimizer": config.get("optimizer"),
+            "warmup_ratio": config.get("warmup_ratio"),
+            "callbacks": config.get("callbacks"),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> RunRecord:
+        version = payload.get("record_version")
+        if version != RECORD_VERSION:
+            raise ValueError(
+                f"results record version {version!r}, this distill_zoo reads version {RECORD_VERSION}; "
+                "re-run the job (or read it with the version that wrote it)"
+            )
+        data = dict(payload)
+        data["stage"] = StageInfo(**data["stage"])
+        data["teacher"] = ModelReport(**data["teacher"])
+        data["student"] = ModelReport(**data["student"])
+        return cls(**data)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a crash never leaves a truncated file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def write_record(path: Path, record: RunRecord) -> None:
+    write_json(path, record.to_json())
+
+
+def read_record(path: Path) -> RunRecord:
+    return RunRecord.from_json(json.loads(Path(path).read_text()))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the distill_zoo checkout, with ``+dirty`` when it has local changes."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def hardware() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return f"{platform.machine()} {os.cpu_count()} cores, {device}, torch threads {torch.get_num_threads()}"
