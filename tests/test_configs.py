@@ -24,7 +24,7 @@ def test_the_expected_options_exist():
 @pytest.mark.parametrize("method", METHODS)
 def test_method_student_pair(tmp_path, method, student):
     extra = []
-    if student == "pretrained":
+    if student in ("pretrained", "previous"):
         tiny_bert().save_pretrained(tmp_path / "ckpt")
         extra = [f"student.model.name_or_path={tmp_path / 'ckpt'}"]
     cfg = compose(["teacher=tiny", f"method={method}", f"student={student}", *extra], tmp_path)
@@ -41,7 +41,9 @@ def test_method_student_pair(tmp_path, method, student):
             objective.configure(s, t)
     else:
         objective.configure(s, t)
-        assert objective.student_request() is not None
+        # Every index the objective will read exists on both models.
+        objective.student_request().resolve(s.num_layers, "student")
+        objective.teacher_request().resolve(t.num_layers, "teacher")
 
 
 def incompatibility(method, s, t) -> str | None:
@@ -65,6 +67,14 @@ def test_every_data_option_builds(tmp_path, data):
         assert datamodule.path.endswith("corpus/rt_snippets.txt")
     else:
         assert datamodule.spec.name == data
+
+
+def test_methods_select_their_schedule(tmp_path):
+    """Method callbacks are a config group of their own, chosen by the method and overridable."""
+    assert list(compose(["method=mobilebert"], tmp_path).callbacks) == ["progressive"]
+    assert list(compose(["method=minilm"], tmp_path).callbacks) == ["finetune"]
+    assert dict(compose(["method=kd"], tmp_path).callbacks) == {}
+    assert dict(compose(["method=mobilebert", "callbacks=none"], tmp_path).callbacks) == {}
 
 
 def test_strategies_fill_in_the_trainer(tmp_path):

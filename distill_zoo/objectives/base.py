@@ -81,6 +81,11 @@ class Objective(nn.Module):
 
     def combine(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Weight the unweighted ``terms`` and add them up into ``loss``."""
+        if not terms:
+            raise RuntimeError(
+                f"{type(self).__name__} computed no term in this step (weights {self.weights}); a phase "
+                "schedule must not enter a phase without active terms"
+            )
         weighted = {f"loss_{name}": self.weights[name] * value for name, value in terms.items()}
         total = sum(weighted.values())
         return {"loss": total, **weighted}

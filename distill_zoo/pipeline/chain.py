@@ -89,9 +89,9 @@ def _with_data(cfg: DictConfig, stage: DictConfig) -> DictConfig:
     if node is None:
         raise ConfigError(f"chain stage {stage.name!r} takes its data from {stage.data!r}, which the config lacks")
     values = OmegaConf.to_container(node, resolve=True)
-    stage = OmegaConf.merge(stage, {"data_values": {}})
-    stage.data_values = {k: _override_value(v) for k, v in values.items() if k != "_target_"}
-    return stage
+    plain = OmegaConf.to_container(stage, resolve=True)
+    plain["data_values"] = {k: _override_value(v) for k, v in values.items() if k != "_target_"}
+    return OmegaConf.create(plain)
 
 
 def _override_value(value: object) -> str:

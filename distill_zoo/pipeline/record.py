@@ -66,7 +66,9 @@ class RunRecord:
         student_name / student_config: the student option and its resolved config.
         teacher_entry: the teacher cache key (None when the teacher is used as it is).
         teacher_source: the teacher option's resolved config.
-        budget: optimiser steps, epochs, examples seen, batch size, trainer options.
+        budget: optimiser steps, epochs, examples seen, batch size.
+        trainer_options: the trainer options that can change a trained model, canonical
+            (Lightning defaults dropped), as in the teacher cache key.
         comparable: everything but the seed that must match for two runs to be merged.
     """
 
@@ -89,6 +91,7 @@ class RunRecord:
     speedup: float | None
     compression: float | None
     budget: dict[str, Any]
+    trainer_options: dict[str, Any]
     final_losses: dict[str, float]
     wall_time_s: float
     data: dict[str, Any]
@@ -111,7 +114,8 @@ class RunRecord:
             "student": self.student_config,
             "teacher_entry": self.teacher_entry,
             "teacher_source": self.teacher_source,
-            "budget": {k: v for k, v in self.budget.items() if k != "steps_done"},
+            "budget": {k: v for k, v in self.budget.items() if k not in ("steps_done", "examples_seen")},
+            "trainer_options": self.trainer_options,
             "data": self.data,
             "optimizer": config.get("optimizer"),
             "warmup_ratio": config.get("warmup_ratio"),

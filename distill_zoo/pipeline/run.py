@@ -26,10 +26,12 @@ from distill_zoo.pipeline.record import (
     write_record,
 )
 from distill_zoo.pipeline.report import format_table, retention
-from distill_zoo.pipeline.teacher_stage import ensure_teacher, read_entry
+from distill_zoo.pipeline.teacher_stage import ensure_teacher, read_entry, training_options
 
-#: Trainer options that set a run's budget (recorded, and compared by summaries).
+#: Trainer options that set a run's budget (recorded; summaries compare them, Lightning's
+#: defaults normalised: ``max_steps`` -1 and ``limit_train_batches`` 1.0 read as None).
 BUDGET_KEYS = ("max_epochs", "max_steps", "limit_train_batches", "accumulate_grad_batches", "devices", "num_nodes")
+_UNLIMITED = {"max_steps": (-1,), "limit_train_batches": (1.0,)}
 
 
 def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord | None:
@@ -93,6 +95,7 @@ def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: di
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     budget: dict[str, Any] = {k: trainer_cfg.get(k) for k in BUDGET_KEYS}
+    budget.update({k: None for k, unlimited in _UNLIMITED.items() if budget[k] in unlimited})
     budget.update(batch_size=data_cfg.get("batch_size"), steps_done=steps, examples_seen=examples_seen)
     data = {k: v for k, v in data_cfg.items() if k not in ("root", "num_workers", "cache_dir", "seed", "_target_")}
     latency = (teacher.latency_ms_median, student_report.latency_ms_median)
@@ -116,6 +119,7 @@ def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: di
         speedup=latency[0] / latency[1] if None not in latency else None,
         compression=teacher.params / student_report.params,
         budget=budget,
+        trainer_options=training_options(cfg.trainer),
         final_losses=losses,
         wall_time_s=wall,
         data=data,

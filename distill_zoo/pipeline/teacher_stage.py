@@ -16,6 +16,7 @@ hashed (resolved), and the teacher's dev metrics.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -72,18 +73,28 @@ class TeacherEntry:
     description: dict[str, Any] = field(default_factory=dict)
 
 
+def training_options(trainer_cfg: DictConfig) -> dict[str, Any]:
+    """The trainer options that can change trained weights, in a canonical form: options
+    left at Lightning's own default are dropped (so ``max_steps: -1`` spelled out or left
+    out give the same key), ``accelerator: auto`` is resolved."""
+    trainer = OmegaConf.to_container(trainer_cfg, resolve=True)
+    defaults = {k: p.default for k, p in inspect.signature(L.Trainer.__init__).parameters.items()}
+    if trainer.get("accelerator", "auto") == "auto":
+        trainer["accelerator"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return {
+        k: v for k, v in sorted(trainer.items())
+        if k not in TRAINER_NEUTRAL and not (k in defaults and defaults[k] == v and k != "accelerator")
+    }
+
+
 def cache_description(cfg: DictConfig, train_digest: str) -> dict[str, Any]:
     """Everything that determines the fine-tuned teacher (the input of the cache key)."""
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    accelerator = trainer.get("accelerator", "auto")
-    if accelerator == "auto":
-        accelerator = "cuda" if torch.cuda.is_available() else "cpu"
     return {
         "train_examples": train_digest,
         "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
         "data": {k: v for k, v in sorted(data.items()) if k not in DATA_NEUTRAL},
-        "trainer": {k: v for k, v in sorted(trainer.items()) if k not in TRAINER_NEUTRAL} | {"accelerator": accelerator},
+        "trainer": training_options(cfg.trainer),
     }
 
 

@@ -91,3 +91,53 @@ def test_unreachable_hub_says_how_to_use_a_local_folder(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match="point data.root at a local GLUE folder"):
         GlueDataModule("sst2").load_examples()
+
+
+def _train_order(dm: GlueDataModule, epochs: int = 1) -> list[list[int]]:
+    """Indices (in file order) of the training examples as train_dataloader serves them, per epoch."""
+    index = {tuple(row): i for i, row in enumerate(dm.datasets["train"]["input_ids"])}
+    assert len(index) == len(dm.datasets["train"]), "the order test needs distinct examples"
+    loader = dm.train_dataloader()
+    orders = []
+    for _ in range(epochs):
+        order = []
+        for batch in loader:
+            for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):
+                order.append(index[tuple(ids[mask.bool()].tolist())])
+        orders.append(order)
+    return orders
+
+
+@pytest.fixture(scope="module")
+def demo_tokenizer():
+    return AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER))
+
+
+def _demo_module(root, tokenizer, seed: int) -> GlueDataModule:
+    dm = GlueDataModule("demo", root=str(root), max_train_samples=40, batch_size=8, seed=seed)
+    dm.set_tokenizer(tokenizer)
+    dm.setup("fit")
+    return dm
+
+
+def test_training_order_is_a_seeded_shuffle(tmp_path, demo_tokenizer):
+    dm = _demo_module(tmp_path, demo_tokenizer, seed=0)
+    n = len(dm.datasets["train"])
+    first, second = _train_order(dm, epochs=2)
+    assert sorted(first) == list(range(n)) and sorted(second) == list(range(n)), "every example once per epoch"
+    assert first != list(range(n)), "the training loader must shuffle"
+    assert second != first, "a new order every epoch"
+    torch.manual_seed(1234)  # the global RNG must not move the order of a seed
+    assert _train_order(_demo_module(tmp_path, demo_tokenizer, seed=0), epochs=2) == [first, second]
+    other = _train_order(_demo_module(tmp_path, demo_tokenizer, seed=1))[0]
+    assert sorted(other) == list(range(n)) and other != first
+    dm.train_seed = 1  # the teacher stage sets its own seed on the attribute
+    assert _train_order(dm)[0] == other
+
+
+def test_dev_order_is_file_order(tmp_path, demo_tokenizer):
+    dm = _demo_module(tmp_path, demo_tokenizer, seed=0)
+    served = []
+    for batch in dm.val_dataloader():
+        served += [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
+    assert served == dm.datasets["dev"]["input_ids"]

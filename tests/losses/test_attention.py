@@ -91,15 +91,39 @@ def test_padding_length_does_not_change_attention_losses():
         assert loss(pad(s, 50.0), pad(t, -50.0), longer).item() == pytest.approx(loss(s, t, mask).item(), rel=1e-10)
 
 
-def test_zero_when_equal_and_gradients_only_to_student():
+def test_zero_when_equal():
     t, mask = scores((2, 3, 4, 4), 0), ragged(2, 4, 1)
-    s = t.clone().requires_grad_(True)
     for loss in (attention_mse, attention_kl):
-        assert loss(s, t, mask).item() == pytest.approx(0.0, abs=1e-12)
-    s2 = scores((2, 3, 4, 4), 5).requires_grad_(True)
-    t2 = t.clone().requires_grad_(True)
-    attention_kl(s2, t2.detach(), mask).backward()
-    assert s2.grad.abs().sum() > 0 and t2.grad is None
+        assert loss(t.clone(), t, mask).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def student_gradient(loss, s, t, *args):
+    s = s.clone().requires_grad_(True)
+    loss(s, t, *args).backward()
+    return s.grad
+
+
+def test_student_gradients_match_closed_forms():
+    """The losses do not detach the teacher (it runs under no_grad); the student's gradient must be
+    right: KL → (p_S − p_T)/rows over real (query, key), the cross-entropy form the same;
+    MSE → 2(s − t)/count over the counted entries; padding gets none."""
+    s, t, mask = scores((3, 2, 5, 5), 7), scores((3, 2, 5, 5), 8), ragged(3, 5, 2)
+    assert (mask == 0).any()
+    m = mask.double()
+    pairs = (m[:, :, None] * m[:, None, :])[:, None].expand_as(s)
+    rows = 2 * m.sum()  # heads · real query rows
+
+    def probs(x):
+        return torch.softmax(x.masked_fill(mask[:, None, None, :] == 0, float("-inf")), -1)
+
+    kl = (probs(s) - probs(t)) * pairs / rows
+    torch.testing.assert_close(student_gradient(attention_kl, s, t, mask), kl, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(student_gradient(attention_kl, s, t, mask, True), kl, rtol=1e-10, atol=1e-14)
+    mse = 2 * (s - t) * pairs / pairs.sum()
+    torch.testing.assert_close(student_gradient(attention_mse, s, t, mask), mse, rtol=1e-10, atol=1e-14)
+    keys = m[:, None, None, :].expand_as(s)
+    reference = 2 * (s - t) * keys / s.numel()
+    torch.testing.assert_close(student_gradient(attention_mse, s, t, mask, "reference"), reference, rtol=1e-10, atol=1e-14)
 
 
 def test_head_mismatch_is_an_error():

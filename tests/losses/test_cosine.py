@@ -44,13 +44,28 @@ def test_pad_positions_and_scale_do_not_matter():
     assert cosine_loss(3 * s, t, mask).item() == pytest.approx(cosine_loss(s, t, mask).item(), rel=1e-5)
 
 
-def test_zero_when_equal_and_gradient_to_student_only():
+def test_zero_when_equal():
     t = torch.randn(2, 3, 4)
-    s = t.clone().requires_grad_(True)
-    assert cosine_loss(s, t).item() == pytest.approx(0.0, abs=1e-6)
-    s2 = torch.randn(2, 3, 4, requires_grad=True)
-    cosine_loss(s2, t).backward()
-    assert s2.grad.abs().sum() > 0
+    assert cosine_loss(t.clone(), t).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_student_gradient_matches_finite_differences_of_the_loop():
+    """The loss does not detach the teacher (it runs under no_grad); the student's gradient must
+    be the derivative of the explicit loop, and 0 at padding."""
+    g = torch.Generator().manual_seed(4)
+    s = torch.randn(2, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    cosine_loss(s, t, mask).backward()
+    eps, numeric = 1e-6, torch.zeros_like(s)
+    for index in range(s.numel()):
+        step = torch.zeros(s.numel(), dtype=torch.float64)
+        step[index] = eps
+        step = step.view_as(s)
+        up, down = slow_cosine(s.detach() + step, t, mask), slow_cosine(s.detach() - step, t, mask)
+        numeric.view(-1)[index] = (up - down) / (2 * eps)
+    torch.testing.assert_close(s.grad, numeric, rtol=1e-6, atol=1e-9)
+    assert (s.grad[1, 2] == 0).all() and s.grad[mask == 1].abs().sum(-1).min() > 0
 
 
 def test_width_mismatch_names_the_fix():

@@ -27,7 +27,7 @@ def test_v2_relations_with_different_head_counts_and_widths():
     obj = MiniLMObjective(version="v2", relation_heads=4, teacher_layer=2)
     batch = padded_batch()
     out = losses(obj, student, teacher, batch)
-    assert set(out) == {"loss", "loss_qq", "loss_kk", "loss_vv"}
+    assert set(out) == {"loss", "loss_qq", "loss_kk", "loss_vv", "loss_task"}  # task: 1 by default
     s, t = student(batch, obj.student_request()), teacher(batch, obj.teacher_request())
     expected = relation_kl(s.keys[1], t.keys[2], 4, batch["attention_mask"])
     assert out["loss_kk"].item() == pytest.approx(expected.item(), rel=1e-5)
@@ -36,7 +36,8 @@ def test_v2_relations_with_different_head_counts_and_widths():
 def test_zero_when_student_equals_teacher():
     for version, extra in (("v1", {}), ("v2", {"relation_heads": 4})):
         student, teacher = pair(teacher_layers=2, copy_teacher=True)
-        out = losses(MiniLMObjective(version=version, **extra), student.eval(), teacher)
+        obj = MiniLMObjective(version=version, weights={"task": 0.0}, **extra)
+        out = losses(obj, student.eval(), teacher)
         assert out["loss"].item() == pytest.approx(0.0, abs=1e-6)
 
 
@@ -53,8 +54,26 @@ def test_clear_errors():
         MiniLMObjective(teacher_layer=7).configure(student.dims, student.dims)
 
 
+@pytest.mark.slow
 def test_loss_decreases_for_both_versions():
     for obj in (MiniLMObjective(version="v1"), MiniLMObjective(version="v2", relation_heads=4)):
         student, teacher = pair(student_hidden=16, teacher_hidden=32)
         history = train_steps(obj, student, teacher)
         assert sum(history[-5:]) / 5 < 0.8 * sum(history[:5]) / 5, (obj.version, history[:3], history[-3:])
+
+
+def test_phases_split_transfer_and_fine_tuning():
+    """MiniLM's protocol in a task run: relation transfer, then fine-tuning on the labels."""
+    student, teacher = pair(student_hidden=16, teacher_hidden=32)
+    obj = MiniLMObjective(version="v1", weights={"kd": 0.5})
+    batch = padded_batch()
+    assert set(losses(obj, student, teacher, batch)) == {"loss", "loss_at", "loss_vr", "loss_kd", "loss_task"}
+    obj.phase = "transfer"
+    assert not obj.student_request().logits and obj.student_request().scores
+    assert set(losses(obj, student, teacher, batch)) == {"loss", "loss_at", "loss_vr"}
+    obj.phase = "finetune"
+    assert obj.student_request().logits and not obj.student_request().scores and not obj.student_request().qkv
+    assert set(losses(obj, student, teacher, batch)) == {"loss", "loss_kd", "loss_task"}
+    obj.phase = "typo"
+    with pytest.raises(ValueError, match="phase must be one of"):
+        obj.student_request()

@@ -48,6 +48,7 @@ def test_phases_select_one_layer_then_prediction():
     assert set(losses(obj, student, teacher)) == {"loss", "loss_kd"}
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_tiny_models():
     student, teacher = pair(student_hidden=16, teacher_hidden=32)
     history = train_steps(MobileBERTObjective(), student, teacher)
@@ -78,3 +79,26 @@ def test_moment_norm_reaches_the_moment_terms():
     assert MobileBERTObjective().moment_norm == "l2"
     with pytest.raises(ConfigError, match="moment_norm"):
         MobileBERTObjective(moment_norm="l3")
+
+
+def test_cross_entropy_at_logs_kl_plus_the_teacher_entropy():
+    """cross_entropy_at=True logs −Σ p_T log p_S (the reference code) = KL(p_T ‖ p_S) + H(p_T),
+    averaged over heads and real query rows, summed over matched layers."""
+    import torch
+
+    student, teacher = pair(student_layers=2, teacher_layers=4)
+    batch = padded_batch()
+    weights = {"fmt": 0.0, "kd": 0.0}
+    kl = losses(MobileBERTObjective(weights=weights), student, teacher, batch)["loss_at"]
+    obj = MobileBERTObjective(weights=weights, cross_entropy_at=True)
+    ce = losses(obj, student, teacher, batch)["loss_at"]
+    t = teacher(batch, obj.teacher_request())
+    keys = batch["attention_mask"].bool()
+    entropy = 0.0
+    for _, layer in obj.pairs:
+        p = torch.softmax(t.scores[layer].double().masked_fill(~keys[:, None, None, :], float("-inf")), -1)
+        per_row = torch.special.entr(p).sum(-1)  # (B, H, L)
+        rows = keys[:, None, :].expand_as(per_row)
+        entropy += per_row[rows].mean()
+    assert entropy > 0.1
+    assert ce.item() == pytest.approx(kl.item() + entropy.item(), rel=1e-5)

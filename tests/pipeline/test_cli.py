@@ -58,6 +58,13 @@ def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
     assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1
     assert proc.stdout.count("fine-tuning tiny") == 1
     assert len({r["teacher"]["metrics"]["acc"] for r in results}) == 1
+    assert len({r["teacher_entry"] for r in results}) == 1
+    # The sweep ends with its summary: one row per method, both seeds, one teacher entry.
+    summary = (tmp_path / "sweep" / "summary.txt").read_text()
+    assert summary in proc.stdout
+    rows = [line for line in summary.splitlines()[1:] if line.startswith("demo")]
+    assert sorted(line.split()[1] for line in rows) == ["distilbert", "kd", "none"]
+    assert all("(2)" in line for line in rows) and "WARNING" not in summary
 
 
 @pytest.mark.slow

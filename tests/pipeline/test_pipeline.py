@@ -134,7 +134,7 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
     ("method", "extra"),
     [
         ("tinybert", []),
-        ("tinybert", ["method.stage=intermediate"]),
+        ("tinybert", ["method.stage=prediction"]),
         ("mobilebert", []),
         ("minilm", []),
         ("minilm", ["method.version=v2", "method.relation_heads=4"]),

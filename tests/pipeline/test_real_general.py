@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from distill_zoo.pipeline import run
-from tests.conftest import compose
+from tests.conftest import record_at, run_job
 
 
 @pytest.mark.slow
 def test_minilm_general_then_sst2_with_the_packaged_teacher(tmp_path, shared_data):
-    cfg = compose(
+    final = run_job(
         [
             "experiment=minilm_general_task", f"corpus.path={shared_data / 'corpus' / 'rt_snippets.txt'}",
             "corpus.max_length=32", "corpus.batch_size=16", "corpus.max_lines=6000", "general_epochs=1",
@@ -22,14 +19,14 @@ def test_minilm_general_then_sst2_with_the_packaged_teacher(tmp_path, shared_dat
         ],
         tmp_path,
     )
-    final = run(cfg)
-    general = json.loads((tmp_path / "out" / "0_general" / "results.json").read_text())
-    assert general["teacher"]["params"] == 22_713_986
-    assert general["steps"] >= 200, "a few hundred steps on the corpus"
+    general = record_at(tmp_path / "out" / "0_general")
+    assert general.teacher.params == 22_713_986
+    assert general.budget["steps_done"] >= 200, "a few hundred steps on the corpus"
     rows = next((tmp_path / "out" / "0_general" / "csv").rglob("metrics.csv")).read_text().splitlines()
     column = rows[0].split(",").index("train/loss")
     losses = [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
-    assert final["config"]["student"]["model"]["name_or_path"].endswith("0_general/student")
-    assert final["student"]["params"] < final["teacher"]["params"]
-    assert 0.0 <= final["student"]["metrics"]["acc"] <= 1.0
+    assert final.student_config["model"]["name_or_path"].endswith("0_general/student")
+    assert final.student.params < final.teacher.params
+    # Fine-tuned after general distillation, the student is well above chance on SST-2's dev set.
+    assert final.student.metrics["acc"] > 0.6, final.student.metrics

@@ -20,9 +20,9 @@ def test_distilbert_on_sst2_subset_with_the_packaged_teacher(tmp_path, shared_da
         tmp_path,
     )
     results = run_pipeline(cfg)
-    teacher, student = results["teacher"], results["student"]
-    assert teacher["params"] == 22_713_986
-    assert student["params"] < teacher["params"]
-    assert teacher["metrics"]["acc"] > 0.75, teacher
-    assert student["metrics"]["acc"] > 0.65, student
-    assert results["retention"] > 0.8
+    teacher, student = results.teacher, results.student
+    assert teacher.params == 22_713_986
+    assert student.params < teacher.params
+    assert teacher.metrics["acc"] > 0.75, teacher
+    assert student.metrics["acc"] > 0.65, student
+    assert results.retention > 0.8 and results.student_init == "pretrained"

@@ -39,13 +39,15 @@ class Snapshots(L.Callback):
         self.changed.append({k for k, v in after.items() if not torch.equal(v, self.before[k])})
 
 
-def run(steps: int):
+def run(steps: int, prediction_share: float = 1 / 3, warmup_ratio: float = 0.0, **objective):
     L.seed_everything(0)
     module = DistillationModule(
-        student=tiny_bert(num_layers=2, seed=1), objective=MobileBERTObjective(), teacher=tiny_bert(num_layers=4, seed=2),
-        optimizer=lambda groups: torch.optim.AdamW(groups, lr=1e-2, weight_decay=0.0), warmup_ratio=0.0,
+        student=tiny_bert(num_layers=2, seed=1), objective=MobileBERTObjective(**objective),
+        teacher=tiny_bert(num_layers=4, seed=2),
+        optimizer=lambda groups: torch.optim.AdamW(groups, lr=1e-2, weight_decay=0.0), warmup_ratio=warmup_ratio,
     )
-    schedule, snaps = ProgressiveTransfer(lower_lr_scale=0.1), Snapshots()
+    schedule = ProgressiveTransfer(lower_lr_scale=0.1, prediction_share=prediction_share)
+    snaps = Snapshots()
     trainer = L.Trainer(
         max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[schedule, snaps],
@@ -56,7 +58,7 @@ def run(steps: int):
 
 def test_each_phase_trains_exactly_its_layers():
     schedule, snaps = run(9)
-    assert schedule.phases == [(0, 0), (3, 1), (6, 2)]
+    assert schedule.entered == [(0, "layer0"), (3, "layer1"), (6, "prediction")]
     for step in range(0, 3):
         assert snaps.changed[step] == {"layer0"}
         assert snaps.lrs[step]["layer1"] == 0.0 and snaps.lrs[step]["other"] == 0.0
@@ -71,3 +73,28 @@ def test_each_phase_trains_exactly_its_layers():
 def test_too_few_steps_is_a_config_error():
     with pytest.raises(ConfigError, match="at least 3 optimiser steps"):
         run(2)
+
+
+def test_the_prediction_phase_gets_its_budget_and_its_own_schedule():
+    """Half the steps for prediction (the default), each phase with its own warm-up and decay:
+    the prediction phase does not start at an already-decayed rate."""
+    schedule, snaps = run(16, prediction_share=0.5, warmup_ratio=0.25)
+    assert schedule.plan == [("layer0", 0, 4), ("layer1", 4, 4), ("prediction", 8, 8)]
+    assert [s for s, name in schedule.entered if name == "prediction"] == [8]
+    top = [lrs["layer1"] for lrs in snaps.lrs]
+    # Prediction phase: 8 steps, warm-up over 2, then linear decay towards 0.
+    assert top[8] == pytest.approx(1e-2 * 1 / 3) and top[9] == pytest.approx(1e-2 * 2 / 3)
+    assert top[10] == pytest.approx(1e-2 * 6 / 6) and top[15] == pytest.approx(1e-2 * 1 / 6)
+    # Layer phase 1 (steps 4..7) restarted its warm-up too.
+    assert top[4] == pytest.approx(1e-2 * 1 / 2) and top[5] == pytest.approx(1e-2)
+    assert max(top[8:]) == pytest.approx(max(top[:8]))
+
+
+@pytest.mark.parametrize("objective", [{"layer_map": "last"}, {"weights": {"fmt": 0.0, "at": 0.0}}])
+def test_phases_without_layer_terms_are_skipped_not_crashed(objective):
+    """layer_map=last has a term for the last student layer only; with every layer term off
+    there is only the prediction phase. Neither may crash at step 0 (the loss was the int 0)."""
+    schedule, snaps = run(8, prediction_share=0.5, **objective)
+    names = [name for name, _, _ in schedule.plan]
+    assert names == (["layer1", "prediction"] if objective.get("layer_map") == "last" else ["prediction"])
+    assert len(snaps.changed) == 8 and all(snaps.changed)
