@@ -146,7 +146,8 @@ class Augmenter:
                     continue
                 ranked = logits[row, int(where[0])].topk(min(self.top_k * 3, logits.shape[-1])).indices.tolist()
                 tokens = self.tokenizer.convert_ids_to_tokens(ranked)
-                out[i] = [t for t in tokens if t.isalpha() and t.lower() != words[i].lower()][: self.top_k]
+                # ids past the tokenizer's vocabulary (a padded embedding table) have no token
+                out[i] = [t for t in tokens if t and t.isalpha() and t.lower() != words[i].lower()][: self.top_k]
         if self.glove:
             for i in targets:
                 word = words[i].lower()
