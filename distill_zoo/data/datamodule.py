@@ -200,7 +200,9 @@ class GlueDataModule(L.LightningDataModule):
         return self._loader(split, True, self.batch_size, torch.Generator().manual_seed(self.train_seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("dev", False, self.eval_batch_size)
+        # A generator of its own: iterating a loader without one draws from the global
+        # stream, so validation settings would shift the dropout masks of later steps.
+        return self._loader("dev", False, self.eval_batch_size, torch.Generator().manual_seed(0))
 
 
 def _subset(rows: list[Example], limit: int | None, seed: int) -> list[Example]:

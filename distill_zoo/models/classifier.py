@@ -15,15 +15,24 @@ from distill_zoo.models.dims import set_dropout, set_encoder_dims
 from distill_zoo.models.pretrained import resolve_pretrained
 
 
-def load_classifier(name_or_path: str, num_labels: int, dropout: float | None = None) -> PreTrainedModel:
+def load_classifier(
+    name_or_path: str, num_labels: int, dropout: float | None = None, replace_head: bool = False
+) -> PreTrainedModel:
     """A sequence classifier with ``num_labels`` outputs from pretrained weights.
 
     A base encoder (no classification head in its checkpoint) gets a fresh head. A
-    checkpoint that already has a classification head must have ``num_labels`` outputs.
+    checkpoint that already has a classification head must have ``num_labels`` outputs,
+    unless ``replace_head`` (then a head of another size is dropped for a fresh one).
     """
     source = resolve_pretrained(name_or_path)
     config = AutoConfig.from_pretrained(source)
     has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if has_head and config.num_labels != num_labels and replace_head:
+        print(f"[student] {name_or_path} has a {config.num_labels}-label head; the task has {num_labels}: fresh head")
+        config.num_labels = num_labels
+        if dropout is not None:
+            set_dropout(config, dropout)
+        return AutoModelForSequenceClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
     if has_head and config.num_labels != num_labels:
         raise ConfigError(
             f"{name_or_path} is a classifier with {config.num_labels} labels but the task has "

@@ -69,9 +69,13 @@ def from_config(
 
 
 def from_pretrained(teacher: PreTrainedModel, num_labels: int, name_or_path: str) -> PreTrainedModel:
-    """A student loaded from a saved checkpoint (e.g. a previous run's ``student/``)."""
+    """A student loaded from a saved checkpoint (e.g. a previous run's ``student/``).
+
+    A checkpoint whose classification head has another label count (a general stage's
+    placeholder head, or another task's) keeps its encoder and gets a fresh head.
+    """
     del teacher
-    return load_classifier(name_or_path, num_labels)
+    return load_classifier(name_or_path, num_labels, replace_head=True)
 
 
 def distilbert_student(

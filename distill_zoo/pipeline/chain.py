@@ -31,7 +31,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.pipeline.record import RunRecord, StageInfo, read_record, write_json
+from distill_zoo.pipeline.record import RunRecord, StageInfo, differences, read_record, write_json
 from distill_zoo.pipeline.run import run_pipeline
 
 ROLES = ("teacher", "student")
@@ -50,12 +50,12 @@ def stage_overrides(run_overrides: list[str], stage: DictConfig, out_dir: Path, 
         own = [f"data={stage.data}", *(f"data.{k}={v}" for k, v in stage.data_values.items()), *own]
     role = stage.get("previous_as")
     if role == "teacher":
-        own += ["teacher=previous", f"teacher.model.name_or_path={previous}"]
+        own += ["teacher=previous", f"teacher.model.name_or_path={_override_value(previous)}"]
     elif role == "student":
-        own += ["student=previous", f"student.model.name_or_path={previous}"]
+        own += ["student=previous", f"student.model.name_or_path={_override_value(previous)}"]
     groups = {o.split("=", 1)[0] for o in own if "=" in o and "." not in o.split("=", 1)[0]}
     kept = [o for o in run_overrides if o.split("=", 1)[0].split(".", 1)[0].lstrip("+~") not in groups]
-    return [*kept, *own, f"paths.output_dir={out_dir}"]
+    return [*kept, *own, f"paths.output_dir={_override_value(str(out_dir))}"]
 
 
 def compose_stage(overrides: list[str]) -> DictConfig:
@@ -110,6 +110,21 @@ def _override_value(value: object) -> str:
     return f"'{text}'"
 
 
+#: Config sections that decide what a stage trains (a finished stage is reused only if they match).
+_STAGE_SECTIONS = ("seed", "teacher", "student", "method", "callbacks", "data", "trainer", "optimizer", "warmup_ratio")
+
+
+def _check_reuse(record: RunRecord, stage_cfg: DictConfig, out_dir: Path) -> None:
+    """Refuse to reuse a finished stage that was run with another config."""
+    now = OmegaConf.to_container(stage_cfg, resolve=True)
+    diff = differences({k: record.config.get(k) for k in _STAGE_SECTIONS}, {k: now.get(k) for k in _STAGE_SECTIONS})
+    if diff:
+        raise ConfigError(
+            f"{out_dir} holds a finished stage run with another config ({'; '.join(diff[:6])}); "
+            "give this run its own output folder (hydra.run.dir=...) or delete that stage"
+        )
+
+
 def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
     """Run every stage of ``cfg.chain`` in order; return the last stage's record.
 
@@ -127,12 +142,13 @@ def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
         out_dir = out_root / f"{index}_{stage.name}"
         info = StageInfo(pipeline=pipeline, name=stage.name, index=index, count=len(stages))
         done = out_dir / "results.json"
+        stage_cfg = compose_stage(stage_overrides(run_overrides, _with_data(cfg, stage), out_dir, previous))
         if done.is_file():
-            print(f"[chain] stage {stage.name} already finished, reusing {out_dir}")
             record = read_record(done)
+            _check_reuse(record, stage_cfg, out_dir)
+            print(f"[chain] stage {stage.name} already finished, reusing {out_dir}")
         else:
             print(f"[chain] stage {index}: {stage.name}")
-            stage_cfg = compose_stage(stage_overrides(run_overrides, _with_data(cfg, stage), out_dir, previous))
             record = run_pipeline(stage_cfg, info)
             if record is None:
                 return None

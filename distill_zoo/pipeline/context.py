@@ -96,7 +96,7 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     with torch.random.fork_rng():
         torch.manual_seed((cfg.teacher.get("finetune") or {}).get("seed", 0))
         teacher_model = build_pretrained_teacher(cfg, num_labels)
-    student = None if init == "finetuned" else make_student(cfg, teacher_model, num_labels)
+    student = None if init == "finetuned" else make_student(cfg, teacher_model, num_labels, task=spec is not None)
     if student is None:
         with torch.random.fork_rng():  # sizes only; the real student comes from the fine-tuned teacher
             student_dims = encoder_dims(build_student(cfg, teacher_model, num_labels).config)
@@ -119,33 +119,44 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     return RunContext(cfg, stage, out_dir, spec, tokenizer, datamodule, objective, teacher_model, teacher, student, init)
 
 
-def make_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int) -> PreTrainedModel:
+def make_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int, task: bool = True) -> PreTrainedModel:
     """The student from ``source``'s layers (or its config), seeded by the run seed.
 
-    With ``student.init=pretrained`` the task head is fresh (drawn from the run seed),
-    as in Patient-KD and DistilBERT task distillation; with ``finetuned`` the fine-tuned
-    teacher's pooler and classifier are kept.
+    With ``student.init=pretrained`` in a task run the task head is fresh (drawn from the
+    run seed), as in Patient-KD and DistilBERT task distillation; with ``finetuned`` the
+    fine-tuned teacher's pooler and classifier are kept. A corpus run keeps every copied
+    weight (a masked-LM head, tied to the embeddings, is part of DistilBERT's init).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student = build_student(cfg, source, num_labels)
-    if cfg.student.get("init") == "pretrained":
+    if task and cfg.student.get("init") == "pretrained":
         reset_head(student)
     return student
 
 
 def reset_head(model: PreTrainedModel) -> None:
-    """Re-initialise every module outside the base encoder (classifier, pre-classifier)."""
+    """Re-initialise the modules outside the base encoder (classifier, pre-classifier),
+    leaving alone any that share a weight with the encoder (a tied output layer)."""
+    encoder = {id(p) for p in model.base_model.parameters()}
     for name, child in model.named_children():
-        if name != model.base_model_prefix:
+        if name != model.base_model_prefix and not any(id(p) in encoder for p in child.parameters()):
             child.apply(model._init_weights)
+
+
+#: The inits each student builder can give (by the last part of its ``_target_``).
+BUILDER_INITS = {
+    "from_teacher_layers": LAYER_INITS, "distilbert_student": LAYER_INITS,
+    "from_config": ("random",), "from_pretrained": ("checkpoint",),
+}
 
 
 def _student_init(cfg: DictConfig, spec: TaskSpec | None) -> str:
     init = cfg.student.get("init")
-    copies_layers = cfg.student.name in ("half", "distilbert") or "layers" in cfg.student.model
-    if copies_layers and init not in LAYER_INITS:
+    builder = str(cfg.student.model.get("_target_", "")).rsplit(".", 1)[-1]
+    allowed = BUILDER_INITS.get(builder)
+    if allowed is not None and init not in allowed:
         raise ConfigError(
-            f"student.init must be one of {list(LAYER_INITS)} for a student built from teacher layers, got {init!r}"
+            f"student.init must be one of {list(allowed)} for student={cfg.student.name} ({builder}), got {init!r}"
         )
     if init == "finetuned" and spec is None:
         raise ConfigError("student.init=finetuned needs a task run (a corpus run has no fine-tuned teacher)")

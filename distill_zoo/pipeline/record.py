@@ -102,7 +102,11 @@ class RunRecord:
     record_version: int = RECORD_VERSION
 
     def comparable(self) -> dict[str, Any]:
-        """The fields two runs must share to be seeds of one comparison row."""
+        """The fields two runs must share to be seeds of one comparison row.
+
+        A model handed on by an earlier chain stage (``previous``) lives in that seed's
+        own folder: its path is left out, the stage it came from is in ``stage``.
+        """
         config = dict(self.config)
         return {
             "task": self.task,
@@ -111,9 +115,9 @@ class RunRecord:
             "method_config": self.method_config,
             "stage": {"pipeline": self.stage.pipeline, "name": self.stage.name, "index": self.stage.index},
             "student_init": self.student_init,
-            "student": self.student_config,
+            "student": _without_previous_path(self.student_config),
             "teacher_entry": self.teacher_entry,
-            "teacher_source": self.teacher_source,
+            "teacher_source": _without_previous_path(self.teacher_source),
             "budget": {k: v for k, v in self.budget.items() if k not in ("steps_done", "examples_seen")},
             "trainer_options": self.trainer_options,
             "data": self.data,
@@ -138,6 +142,25 @@ class RunRecord:
         data["teacher"] = ModelReport(**data["teacher"])
         data["student"] = ModelReport(**data["student"])
         return cls(**data)
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key: a vs b`` for every (nested) key where two mappings differ."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}: {x!r} vs {y!r}")
+    return out
+
+
+def _without_previous_path(group: dict[str, Any]) -> dict[str, Any]:
+    if group.get("name") != "previous":
+        return group
+    model = {k: v for k, v in (group.get("model") or {}).items() if k != "name_or_path"}
+    return {k: v for k, v in group.items() if k != "tokenizer"} | {"model": model}
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

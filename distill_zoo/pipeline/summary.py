@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.pipeline.record import RunRecord, read_record
+from distill_zoo.pipeline.record import RunRecord, differences, read_record
 
 
 @dataclass
@@ -42,17 +42,6 @@ def collect_results(*roots: str | Path) -> Collected:
     return found
 
 
-def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += _differences(x, y, f"{prefix}{key}.")
-        elif x != y:
-            out.append(f"{prefix}{key}: {x!r} vs {y!r}")
-    return out
-
-
 def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str, Any]]:
     """One row per (task or corpus, method, stage): the student's main metric over seeds.
 
@@ -70,7 +59,7 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
     for (target, method, pipeline, stage), runs in sorted(groups.items()):
         reference = runs[0].comparable()
         for other in runs[1:]:
-            diff = _differences(reference, other.comparable())
+            diff = differences(reference, other.comparable())
             if diff:
                 raise ConfigError(
                     f"refusing to merge {method} runs on {target} (seeds {runs[0].seed} and {other.seed}) into one "

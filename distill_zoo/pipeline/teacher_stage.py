@@ -76,14 +76,18 @@ class TeacherEntry:
 def training_options(trainer_cfg: DictConfig) -> dict[str, Any]:
     """The trainer options that can change trained weights, in a canonical form: options
     left at Lightning's own default are dropped (so ``max_steps: -1`` spelled out or left
-    out give the same key), ``accelerator: auto`` is resolved."""
+    out give the same key); ``accelerator`` and ``devices`` are resolved (``auto`` on a
+    4-GPU machine is 4 devices, a 4× larger effective batch than on one)."""
     trainer = OmegaConf.to_container(trainer_cfg, resolve=True)
     defaults = {k: p.default for k, p in inspect.signature(L.Trainer.__init__).parameters.items()}
     if trainer.get("accelerator", "auto") == "auto":
         trainer["accelerator"] = "cuda" if torch.cuda.is_available() else "cpu"
+    if trainer.get("devices", "auto") in ("auto", -1, "-1"):  # the device count sets the effective batch
+        trainer["devices"] = torch.cuda.device_count() if trainer["accelerator"] in ("cuda", "gpu") else 1
+    resolved = ("accelerator", "devices")
     return {
         k: v for k, v in sorted(trainer.items())
-        if k not in TRAINER_NEUTRAL and not (k in defaults and defaults[k] == v and k != "accelerator")
+        if k not in TRAINER_NEUTRAL and not (k in defaults and defaults[k] == v and k not in resolved)
     }
 
 

@@ -43,6 +43,10 @@ class ProgressiveTransfer(PhaseSchedule):
             raise ConfigError(f"progressive transfer needs an objective with layer phases, not {type(objective).__name__}")
         layers = objective.layer_phases()
         self.base_lrs = list(trainer.lr_scheduler_configs[0].scheduler.base_lrs)
+        if not objective.trains_head:  # a corpus run or an intermediate stage: no prediction phase
+            if not layers:
+                raise ConfigError(f"progressive transfer: {type(objective).__name__} has no active term")
+            return [(f"layer{layer}", 1.0) for layer in layers]
         if not layers:
             return [(PREDICTION, 1.0)]
         share = (1.0 - self.prediction_share) / len(layers)

@@ -132,3 +132,19 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
         got = student(**inputs).logits
     real = batch["attention_mask"].bool()
     torch.testing.assert_close(got[real], expected[real], rtol=1e-4, atol=1e-4)
+
+
+def test_a_previous_student_with_another_label_count_gets_a_fresh_head(tmp_path):
+    """A general stage saves a placeholder 2-label head; STS-B (1) or MNLI (3) must still load it."""
+    import torch
+
+    from distill_zoo.models.students import from_pretrained
+    from tests.conftest import tiny_bert
+
+    saved = tiny_bert(num_labels=2)
+    saved.save_pretrained(tmp_path / "general")
+    for labels in (1, 3):
+        student = from_pretrained(saved, labels, str(tmp_path / "general"))
+        assert student.config.num_labels == labels and student.classifier.out_features == labels
+        assert torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
+                           saved.bert.encoder.layer[0].attention.self.query.weight)

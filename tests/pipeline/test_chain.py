@@ -51,6 +51,10 @@ def test_finished_stages_are_not_run_again(tmp_path, capsys):
     run_job(overrides, tmp_path)
     assert "already finished" in capsys.readouterr().out
     assert (tmp_path / "out" / "0_intermediate" / "results.json").stat().st_mtime_ns == first
+    # The same folder with another config is not "finished": refused before anything trains.
+    with pytest.raises(ConfigError, match=r"finished stage run with another config \(.*; seed: 1 vs 2"):
+        run_job([*overrides, "seed=2"], tmp_path)
+    assert (tmp_path / "out" / "0_intermediate" / "results.json").stat().st_mtime_ns == first
 
 
 def test_tinybert_projections_are_carried_from_stage_to_stage(tmp_path):
@@ -76,8 +80,8 @@ def test_a_stage_that_picks_a_group_takes_it_whole():
     stage = OmegaConf.create({"name": "task", "previous_as": "student", "overrides": ["method=none"]})
     out = stage_overrides(["data=sst2", "method=tinybert", "method.stage=all", "student.model.layers=[0,2]", "seed=3"],
                           stage, tmp := __import__("pathlib").Path("/x"), "prev")
-    assert out == ["data=sst2", "seed=3", "method=none", "student=previous", "student.model.name_or_path=prev",
-                   f"paths.output_dir={tmp}"]
+    assert out == ["data=sst2", "seed=3", "method=none", "student=previous", "student.model.name_or_path='prev'",
+                   f"paths.output_dir='{tmp}'"]
 
 
 def test_bad_chain_roles(tmp_path):

@@ -175,3 +175,28 @@ def test_minilm_in_a_task_run_trains_its_head(tmp_path):
     header = rows[0].split(",")
     logged = [dict(zip(header, r.split(","))) for r in rows[1:]]
     assert any(r.get("train/loss_at") for r in logged) and any(r.get("train/loss_task") for r in logged)
+
+
+def test_student_init_must_suit_the_builder(tmp_path):
+    with pytest.raises(ConfigError, match=r"student.init must be one of \['random'\] for student=tiny"):
+        prepare_run(compose([*TINY_RUN, "student.init=finetuned"], tmp_path))
+
+
+def test_a_corpus_run_keeps_the_copied_masked_lm_head(tmp_path):
+    """DistilBERT's general init copies embeddings and the MLM head; no fresh head there."""
+    cfg = compose(["experiment=distilbert_general", "teacher=tiny_mlm", "teacher.model.num_layers=4",
+                   "student=half", "data.max_lines=20", "logger=none"], tmp_path)
+    ctx = prepare_run(cfg)
+    student, teacher = ctx.student, ctx.teacher_model
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(student.cls.predictions.transform.dense.weight, teacher.cls.predictions.transform.dense.weight)
+
+
+def test_validation_leaves_the_global_stream_alone(tmp_path):
+    """Validation settings must not shift the dropout masks of the steps after it."""
+    ctx = prepare_run(compose(TINY_RUN, tmp_path))
+    ctx.datamodule.setup("fit")
+    before = torch.get_rng_state().clone()
+    for _ in ctx.datamodule.val_dataloader():
+        pass
+    assert torch.equal(before, torch.get_rng_state())

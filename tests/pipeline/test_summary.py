@@ -103,3 +103,15 @@ def test_unreadable_results_are_listed_not_fatal(tmp_path, capsys):
     save(tmp_path, "clash", record(seed=1, acc=0.1))
     assert main([str(tmp_path)]) == 2
     assert "counted twice" in capsys.readouterr().err
+
+
+def test_seeds_of_a_chain_merge_although_each_hands_on_its_own_folder():
+    final = StageInfo("tinybert_two_step", "prediction", 1, 2)
+    runs = [
+        record("tinybert", seed, 0.8 + seed / 100, stage=final, student_name="previous",
+               student_config={"name": "previous", "init": "checkpoint",
+                               "model": {"name_or_path": f"/sweep/{seed}/0_intermediate/student"}})
+        for seed in (1, 2)
+    ]
+    rows = summarize(runs)
+    assert len(rows) == 1 and rows[0]["n"] == 2 and rows[0]["seeds"] == [1, 2]

@@ -98,3 +98,10 @@ def test_phases_without_layer_terms_are_skipped_not_crashed(objective):
     names = [name for name, _, _ in schedule.plan]
     assert names == (["layer1", "prediction"] if objective.get("layer_map") == "last" else ["prediction"])
     assert len(snaps.changed) == 8 and all(snaps.changed)
+
+
+def test_no_prediction_phase_without_head_terms():
+    """A corpus run or an intermediate stage (kd and task off) has layer phases only."""
+    schedule, snaps = run(8, prediction_share=0.5, weights={"kd": 0.0, "task": 0.0})
+    assert [name for name, _, _ in schedule.plan] == ["layer0", "layer1"]
+    assert [steps for _, _, steps in schedule.plan] == [4, 4] and all(snaps.changed)
