@@ -189,7 +189,13 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The commit of the distill_zoo checkout, with ``+dirty`` when it has local changes."""
+    """The commit of the distill_zoo code this process runs: read once, when the package
+    is first imported (a sweep's later jobs run that code, whatever is committed since),
+    with ``+dirty`` when the checkout had local changes."""
+    return _LOADED_COMMIT
+
+
+def _read_git_commit() -> str | None:
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
@@ -209,3 +215,6 @@ def hardware() -> str:
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return f"{platform.machine()} {os.cpu_count()} cores, {device}, torch threads {torch.get_num_threads()}"
+
+
+_LOADED_COMMIT = _read_git_commit()
