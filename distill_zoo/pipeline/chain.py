@@ -38,16 +38,16 @@ ROLES = ("teacher", "student")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def stage_overrides(run_overrides: list[str], stage: DictConfig, out_dir: Path, previous: str | None) -> list[str]:
+def stage_overrides(
+    run_overrides: list[str], stage: DictConfig, out_dir: Path, previous: str | None, data: list[str] = ()
+) -> list[str]:
     """The overrides of one stage: the run's, the stage's, then where its model comes from.
 
     A stage that picks a group option itself (``data=corpus``, ``method=none``,
     ``teacher=previous``) takes that group whole: the run's overrides of that group
     (``data=sst2``, ``data.max_train_samples=...``) do not apply to the stage.
     """
-    own = [str(o) for o in stage.get("overrides", [])]
-    if stage.get("data"):
-        own = [f"data={stage.data}", *(f"data.{k}={v}" for k, v in stage.data_values.items()), *own]
+    own = [*data, *(str(o) for o in stage.get("overrides", []))]
     role = stage.get("previous_as")
     if role == "teacher":
         own += ["teacher=previous", f"teacher.model.name_or_path={_override_value(previous)}"]
@@ -81,17 +81,15 @@ def validate_chain(cfg: DictConfig) -> list[DictConfig]:
     return stages
 
 
-def _with_data(cfg: DictConfig, stage: DictConfig) -> DictConfig:
-    """The stage, plus the values of the run-config node it takes its data from (as override values)."""
+def data_overrides(cfg: DictConfig, stage: DictConfig) -> list[str]:
+    """``data=<node>`` and every value of the run-config node a stage takes its data from."""
     if not stage.get("data"):
-        return stage
+        return []
     node = cfg.get(stage.data)
     if node is None:
         raise ConfigError(f"chain stage {stage.name!r} takes its data from {stage.data!r}, which the config lacks")
     values = OmegaConf.to_container(node, resolve=True)
-    plain = OmegaConf.to_container(stage, resolve=True)
-    plain["data_values"] = {k: _override_value(v) for k, v in values.items() if k != "_target_"}
-    return OmegaConf.create(plain)
+    return [f"data={stage.data}", *(f"data.{k}={_override_value(v)}" for k, v in values.items() if k != "_target_")]
 
 
 def _override_value(value: object) -> str:
@@ -142,7 +140,8 @@ def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
         out_dir = out_root / f"{index}_{stage.name}"
         info = StageInfo(pipeline=pipeline, name=stage.name, index=index, count=len(stages))
         done = out_dir / "results.json"
-        stage_cfg = compose_stage(stage_overrides(run_overrides, _with_data(cfg, stage), out_dir, previous))
+        overrides = stage_overrides(run_overrides, stage, out_dir, previous, data_overrides(cfg, stage))
+        stage_cfg = compose_stage(overrides)
         if done.is_file():
             record = read_record(done)
             _check_reuse(record, stage_cfg, out_dir)

@@ -70,7 +70,7 @@ class RunContext:
 
     @property
     def num_labels(self) -> int:
-        return self.spec.num_labels if self.spec is not None else 2  # a corpus run never reads the head
+        return num_labels(self.spec)
 
     @property
     def is_task(self) -> bool:
@@ -92,14 +92,14 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     else:
         datamodule.lines()
     objective = build_objective(cfg)
-    num_labels = spec.num_labels if spec is not None else 2
+    labels = num_labels(spec)
     with torch.random.fork_rng():
         torch.manual_seed((cfg.teacher.get("finetune") or {}).get("seed", 0))
-        teacher_model = build_pretrained_teacher(cfg, num_labels)
-    student = None if init == "finetuned" else make_student(cfg, teacher_model, num_labels, task=spec is not None)
+        teacher_model = build_pretrained_teacher(cfg, labels)
+    student = None if init == "finetuned" else make_student(cfg, teacher_model, labels, task=spec is not None)
     if student is None:
         with torch.random.fork_rng():  # sizes only; the real student comes from the fine-tuned teacher
-            student_dims = encoder_dims(build_student(cfg, teacher_model, num_labels).config)
+            student_dims = encoder_dims(build_student(cfg, teacher_model, labels).config)
     else:
         student_dims = encoder_dims(student.config)
     with torch.random.fork_rng():
@@ -117,6 +117,11 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     if "distill" not in cfg.stages and "eval" in cfg.stages and not (out_dir / "student" / "config.json").is_file():
         raise ConfigError(f"stage eval needs a distilled student in {out_dir / 'student'}; add 'distill' to stages")
     return RunContext(cfg, stage, out_dir, spec, tokenizer, datamodule, objective, teacher_model, teacher, student, init)
+
+
+def num_labels(spec: TaskSpec | None) -> int:
+    """The task's label count; a corpus run builds a 2-way head it never reads."""
+    return spec.num_labels if spec is not None else 2
 
 
 def make_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int, task: bool = True) -> PreTrainedModel:

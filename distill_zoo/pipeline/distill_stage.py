@@ -5,6 +5,7 @@ One function for task and corpus runs: the datamodule decides what a batch holds
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -56,7 +57,5 @@ def save_student(
     if state:
         torch.save({"objective": type(objective).__name__, "state": state}, tmp / OBJECTIVE_STATE)
     if path.exists():
-        import shutil
-
         shutil.rmtree(path)
     tmp.replace(path)

@@ -66,7 +66,8 @@ class RunRecord:
         student_name / student_config: the student option and its resolved config.
         teacher_entry: the teacher cache key (None when the teacher is used as it is).
         teacher_source: the teacher option's resolved config.
-        budget: optimiser steps, epochs, examples seen, batch size.
+        budget: epochs, batch size, optimiser steps done, examples seen (the trainer's
+            step limits, accumulation and devices are in ``trainer_options``).
         trainer_options: the trainer options that can change a trained model, canonical
             (Lightning defaults dropped), as in the teacher cache key.
         comparable: everything but the seed that must match for two runs to be merged.

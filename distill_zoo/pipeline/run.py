@@ -26,12 +26,11 @@ from distill_zoo.pipeline.record import (
     write_record,
 )
 from distill_zoo.pipeline.report import format_table, retention
-from distill_zoo.pipeline.teacher_stage import ensure_teacher, read_entry, training_options
+from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
 
-#: Trainer options that set a run's budget (recorded; summaries compare them, Lightning's
-#: defaults normalised: ``max_steps`` -1 and ``limit_train_batches`` 1.0 read as None).
-BUDGET_KEYS = ("max_epochs", "max_steps", "limit_train_batches", "accumulate_grad_batches", "devices", "num_nodes")
-_UNLIMITED = {"max_steps": (-1,), "limit_train_batches": (1.0,)}
+#: Data options that say where things are, not what a run sees (left out of the record's ``data``).
+_DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
+
 
 
 def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord | None:
@@ -46,8 +45,7 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
             ctx.teacher, ctx.teacher_model = ensure_teacher(
                 cfg, ctx.teacher, ctx.spec, ctx.datamodule, ctx.tokenizer, ctx.teacher_model
             )
-        else:
-            ctx.teacher = read_entry(ctx.teacher.path)
+        else:  # prepare_run read the cached entry already
             ctx.teacher_model = load_classifier(str(ctx.teacher.path), ctx.num_labels)
     if "distill" not in stages and "eval" not in stages:
         return None
@@ -92,12 +90,13 @@ def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: di
         teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
         student_report = ModelReport(path=student_path, **parameter_counts(student))
     main = ctx.spec.main_metric if ctx.is_task else None
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    budget: dict[str, Any] = {k: trainer_cfg.get(k) for k in BUDGET_KEYS}
-    budget.update({k: None for k, unlimited in _UNLIMITED.items() if budget[k] in unlimited})
-    budget.update(batch_size=data_cfg.get("batch_size"), steps_done=steps, examples_seen=examples_seen)
-    data = {k: v for k, v in data_cfg.items() if k not in ("root", "num_workers", "cache_dir", "seed", "_target_")}
+    # The rest of the budget (max_steps, limits, accumulation, devices) is in trainer_options.
+    budget: dict[str, Any] = {
+        "max_epochs": cfg.trainer.max_epochs, "batch_size": data_cfg.get("batch_size"),
+        "steps_done": steps, "examples_seen": examples_seen,
+    }
+    data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
     latency = (teacher.latency_ms_median, student_report.latency_ms_median)
     return RunRecord(
         task=ctx.spec.name if ctx.is_task else None,

@@ -46,7 +46,9 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
     """One row per (task or corpus, method, stage): the student's main metric over seeds.
 
     ``mean`` and the sample standard deviation ``std`` (0 with one seed) over seeds,
-    mean retention, the teacher's score and cache entry. Raises :class:`ConfigError`
+    mean retention, the teacher's score and cache entry, the optimiser steps each seed
+    ran (more than one value would mean unequal budgets), the student's parameters and
+    its mean batch-1 CPU latency and speed-up over the teacher. Raises :class:`ConfigError`
     when runs that would share a row differ in more than the seed, or repeat a seed.
     """
     if stages not in ("final", "all"):
@@ -71,6 +73,8 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
         metric = runs[0].main_metric
         scores = [r.student.metrics[metric] for r in runs] if metric else []
         retained = [r.retention for r in runs if r.retention is not None]
+        latencies = [r.student.latency_ms_median for r in runs if r.student.latency_ms_median is not None]
+        speedups = [r.speedup for r in runs if r.speedup is not None]
         rows.append({
             "task": target,
             "method": method,
@@ -84,6 +88,10 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
             "teacher": runs[0].teacher.metrics.get(metric) if metric else None,
             "teacher_entry": runs[0].teacher_entry,
             "student_init": runs[0].student_init,
+            "steps": sorted({r.budget.get("steps_done") for r in runs}),
+            "params": runs[0].student.params,
+            "latency_ms": statistics.fmean(latencies) if latencies else None,
+            "speedup": statistics.fmean(speedups) if speedups else None,
         })
     return rows
 
@@ -98,15 +106,19 @@ def teacher_mismatches(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """A plain-text table, one row per method, plus a warning for tasks with several teachers."""
-    header = f"{'task':8} {'method':12} {'stage':28} {'metric':8} {'student':>22} {'teacher':>8} {'retention':>9}  teacher entry"
+    header = (f"{'task':8} {'method':12} {'stage':28} {'metric':8} {'student':>22} {'teacher':>8} {'retention':>9} "
+              f"{'steps':>6} {'params':>11} {'ms':>6} {'speedup':>7}  teacher entry")
     lines = [header]
     for r in rows:
         ret = f"{r['retention']:.3f}" if r["retention"] is not None else "-"
         score = f"{r['mean']:.4f} ± {r['std']:.4f} ({r['n']})" if r["mean"] is not None else "-"
         teacher = f"{r['teacher']:.4f}" if r["teacher"] is not None else "-"
+        steps = "/".join(str(s) for s in r["steps"])
+        ms = f"{r['latency_ms']:.2f}" if r["latency_ms"] is not None else "-"
+        speedup = f"{r['speedup']:.2f}x" if r["speedup"] is not None else "-"
         lines.append(
-            f"{r['task']:8} {r['method']:12} {r['stage']:28} {str(r['metric']):8} {score:>22} {teacher:>8} {ret:>9}  "
-            f"{r['teacher_entry']}"
+            f"{r['task']:8} {r['method']:12} {r['stage']:28} {str(r['metric']):8} {score:>22} {teacher:>8} {ret:>9} "
+            f"{steps:>6} {r['params']:>11,} {ms:>6} {speedup:>7}  {r['teacher_entry']}"
         )
     for task, entries in teacher_mismatches(rows).items():
         lines.append(f"WARNING: {task} rows distil from different teachers {entries}: not one comparison")

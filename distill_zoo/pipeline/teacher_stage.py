@@ -15,6 +15,7 @@ hashed (resolved), and the teacher's dev metrics.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -186,8 +187,6 @@ def _wait_until_cached(path: Path, timeout_s: float = 600.0) -> None:
 def _finetune(
     cfg: DictConfig, spec: TaskSpec, datamodule: GlueDataModule, pretrained: PreTrainedModel, out: Path
 ) -> tuple[PreTrainedModel, dict[str, float]]:
-    import copy
-
     finetune = cfg.teacher.finetune
     L.seed_everything(finetune.seed, workers=True)
     model = copy.deepcopy(pretrained)

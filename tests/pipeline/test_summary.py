@@ -41,8 +41,9 @@ def test_mean_and_spread_over_seeds(tmp_path):
     assert rows["kd"]["std"] == pytest.approx(statistics.stdev([0.80, 0.84, 0.83]))
     assert rows["kd"]["seeds"] == [1, 2, 3] and rows["kd"]["n"] == 3 and rows["none"]["std"] == 0.0
     assert rows["kd"]["teacher_entry"] == "t1"
+    assert rows["kd"]["steps"] == [100] and rows["kd"]["params"] == 5 and rows["kd"]["speedup"] == 2.0
     text = format_summary(list(rows.values()))
-    assert "0.8233 ± 0.0208 (3)" in text and "WARNING" not in text
+    assert "0.8233 ± 0.0208 (3)" in text and "2.00x" in text and "WARNING" not in text
 
 
 def test_different_teachers_are_flagged(tmp_path):
