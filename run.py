@@ -27,7 +27,10 @@ def main(cfg: DictConfig) -> float | None:
 
         if wandb.run is not None:
             wandb.finish()
-    return None if record is None or record.retention is None else float(record.retention)
+    # The objective of hparams_search sweepers (Optuna): the student's dev score.
+    if record is None or record.main_metric is None:
+        return None
+    return float(record.student.metrics[record.main_metric])
 
 
 if __name__ == "__main__":

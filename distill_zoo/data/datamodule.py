@@ -132,7 +132,7 @@ class GlueDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             raise RuntimeError("call set_tokenizer() before setup()")
-        if self.datasets:
+        if "dev" in self.datasets:
             return
         splits = dict(self.load_examples())
         if self.augment is not None:
@@ -198,6 +198,23 @@ class GlueDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
         return self._loader(split, True, self.batch_size, torch.Generator().manual_seed(self.train_seed))
+
+    def read_labelled_file(self, path: str | Path) -> list[Example]:
+        """Examples of an extra labelled file in the layout of the task's dev file (raises DataError)."""
+        return read_glue_tsv(Path(path).expanduser(), self.spec)
+
+    def labelled_file_loader(self, path: str | Path) -> DataLoader:
+        """An evaluation loader over an extra labelled file (``eval.test_file``), tokenised like dev."""
+        if self.tokenizer is None:
+            raise RuntimeError("call set_tokenizer() before labelled_file_loader()")
+        name = f"file:{Path(path).expanduser().resolve()}"
+        if name not in self.datasets:
+            rows = self.read_labelled_file(path)
+            self.datasets[name] = Dataset.from_list(rows).map(
+                self._tokenize, batched=True, remove_columns=[*self.spec.text_fields, "label"],
+                desc=f"tokenising {Path(path).name}",
+            )
+        return self._loader(name, False, self.eval_batch_size)
 
     def val_dataloader(self) -> DataLoader:
         # A generator of its own: iterating a loader without one draws from the global

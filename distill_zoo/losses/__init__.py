@@ -8,6 +8,7 @@ from distill_zoo.losses.cosine import cosine_loss
 from distill_zoo.losses.feature_map import layer_norm_mse, moment_mse
 from distill_zoo.losses.hidden_mse import hidden_mse
 from distill_zoo.losses.kl_div import kl_div
+from distill_zoo.losses.patient import patient_loss
 from distill_zoo.losses.relation import relation_kl, relation_scores
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
 from distill_zoo.losses.supervised import logit_kd, regression_mse, task_loss
@@ -21,6 +22,7 @@ __all__ = [
     "layer_norm_mse",
     "logit_kd",
     "moment_mse",
+    "patient_loss",
     "regression_mse",
     "relation_kl",
     "relation_scores",

@@ -6,6 +6,7 @@ from distill_zoo.objectives.distilbert_mlm import DistilBERTMLMObjective
 from distill_zoo.objectives.kd import KDObjective
 from distill_zoo.objectives.minilm import MiniLMObjective
 from distill_zoo.objectives.mobilebert import MobileBERTObjective
+from distill_zoo.objectives.pkd import PKDObjective
 from distill_zoo.objectives.supervised import SupervisedObjective
 from distill_zoo.objectives.tinybert import TinyBERTObjective
 
@@ -16,6 +17,7 @@ __all__ = [
     "MiniLMObjective",
     "MobileBERTObjective",
     "Objective",
+    "PKDObjective",
     "SupervisedObjective",
     "TinyBERTObjective",
 ]

@@ -1,9 +1,9 @@
-"""Which student layer learns from which teacher layer: ``uniform``, ``last`` or explicit lists.
+"""Which student layer learns from which teacher layer: ``uniform``, ``last``, PKD's ``skip``, or explicit lists.
 
 Resolved and validated once, before training.
 
-One numbering for every list a user writes: an explicit ``layer_map`` (TinyBERT and
-MobileBERT alike), ``student.model.layers`` and MiniLM's ``teacher_layer`` /
+One numbering for every list a user writes: an explicit ``layer_map`` (TinyBERT,
+MobileBERT and PKD alike), ``student.model.layers`` and MiniLM's ``teacher_layer`` /
 ``student_layer`` (−1 = the last) name **0-based transformer layers**. Teacher layer
 j's output is hidden-state index j + 1; the embedding output (hidden-state index 0) is
 never listed, and TinyBERT's embedding pair 0 ↔ 0 is implicit. So ``[1, 3, 5]`` for a 6-layer
@@ -14,7 +14,7 @@ an order that is not strictly increasing is rejected
 
 The resolved pairs are internal: :func:`hidden_map` returns hidden-state indices
 (0 = embedding output, i = output of layer i, counted from 1), :func:`attention_map`
-0-based layers.
+and :func:`patient_map` (PKD's ``skip`` / ``last``) 0-based layers.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from distill_zoo.errors import ConfigError
 from distill_zoo.features import check_layer_list
 
 LayerSpec = str | Sequence[int]
+#: PKD's named maps (:func:`patient_map`).
+PATIENT_MAPS = ("skip", "last")
 
 
-def _stride(num_student: int, num_teacher: int) -> int:
+def _stride(num_student: int, num_teacher: int, what: str = "a uniform layer map") -> int:
     if num_teacher % num_student:
         raise ConfigError(
-            f"a uniform layer map needs the teacher depth ({num_teacher}) to be a multiple of the "
+            f"{what} needs the teacher depth ({num_teacher}) to be a multiple of the "
             f"student depth ({num_student}); give an explicit list of 0-based teacher layers instead"
         )
     return num_teacher // num_student
@@ -70,6 +72,45 @@ def attention_map(spec: LayerSpec, num_student: int, num_teacher: int) -> list[t
     if isinstance(spec, str):
         raise ConfigError(f"layer map must be 'uniform', 'last' or a list of teacher layers, got {spec!r}")
     return list(enumerate(_validated(spec, num_student, num_teacher)))
+
+
+def patient_map(spec: LayerSpec, num_student: int, num_teacher: int) -> list[tuple[int, int]]:
+    """(student, teacher) 0-based layer pairs of PKD's patient term (Sun et al. 2019).
+
+    Student layers 0..N_s − 2 only: the last layer's [CLS] feeds the classifier, which the
+    KD term already covers, so neither model's last layer is matched.
+    ``skip`` (PKD-Skip): student layer m ↔ teacher layer (m + 1)·k − 1 with k = N_t/N_s,
+    i.e. the ``uniform`` attention map without its last pair; 12 → 6 reads teacher layers
+    1, 3, 5, 7, 9 (the paper's 2, 4, 6, 8, 10, counted from 1).
+    ``last`` (PKD-Last): the N_s − 1 teacher layers just below the last; 12 → 6 reads
+    6..10 (the paper's 7..11). Not TinyBERT's and MobileBERT's ``last``, which pairs the
+    final layers only. A list gives N_s − 1 0-based teacher layers, one per student
+    layer but the last.
+    """
+    if isinstance(spec, str) and spec not in PATIENT_MAPS:
+        raise ConfigError(f"pkd's layer_map must be 'skip', 'last' or a list of 0-based teacher layers, got {spec!r}")
+    if num_student > num_teacher:
+        raise ConfigError(
+            f"pkd's patient term needs a student no deeper than its teacher, got a {num_student}-layer student "
+            f"and a {num_teacher}-layer teacher; use a shallower student or set method.beta=0 (plain KD)"
+        )
+    if num_student < 2:
+        raise ConfigError(
+            "pkd's patient term matches the student's layers below its last, and a 1-layer student has none; "
+            "use a student with at least 2 layers or set method.beta=0 (plain KD)"
+        )
+    if spec == "skip":
+        k = _stride(num_student, num_teacher, "pkd's layer_map=skip")
+        return [(m, (m + 1) * k - 1) for m in range(num_student - 1)]
+    if spec == "last":
+        return [(m, num_teacher - num_student + m) for m in range(num_student - 1)]
+    layers = check_layer_list(spec, num_teacher, "method.layer_map")
+    if len(layers) != num_student - 1:
+        raise ConfigError(
+            f"method.layer_map {layers} needs one 0-based teacher layer per student layer but the last (the KD "
+            f"term covers the last): {num_student - 1} layers for a {num_student}-layer student, got {len(layers)}"
+        )
+    return list(enumerate(layers))
 
 
 def _validated(spec: Sequence[int], num_student: int, num_teacher: int) -> list[int]:

@@ -61,13 +61,32 @@ def build_student(cfg: DictConfig, source: PreTrainedModel, num_labels: int) -> 
 
 
 def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
-    """The loggers of ``cfg.logger`` (a mapping name -> logger config), writing under ``save_dir``."""
+    """The loggers of ``cfg.logger`` (a mapping name -> logger config), writing under ``save_dir``,
+    each given the resolved config. A W&B ``group: auto`` is the sweep folder in a multirun
+    (every job of one sweep in one group) and ``cfg.group`` otherwise."""
     loggers = []
     for name, node in (cfg.get("logger") or {}).items():
         if node is None:
             continue
-        loggers.append(build(node, drop=(), save_dir=str(save_dir)))
+        extra: dict[str, Any] = {"save_dir": str(save_dir)}
+        if node.get("group") == "auto":
+            extra["group"] = sweep_name() or cfg.get("group")
+        loggers.append(build(node, drop=("group",) if "group" in extra else (), **extra))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(config)
     return loggers
+
+
+def sweep_name() -> str | None:
+    """The sweep folder of the current Hydra multirun job (e.g. ``multirun/compare_methods/sst2/<time>``),
+    or None outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return str(HydraConfig.get().sweep.dir)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:

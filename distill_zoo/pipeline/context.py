@@ -19,14 +19,15 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from distill_zoo.data import TaskSpec, get_task
+from distill_zoo.data import GlueDataModule, TaskSpec, get_task
 from distill_zoo.errors import ConfigError
 from distill_zoo.models import encoder_dims
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.builders import (
+    build,
     build_datamodule,
     build_objective,
     build_pretrained_teacher,
@@ -62,6 +63,7 @@ class RunContext:
     spec: TaskSpec | None
     tokenizer: PreTrainedTokenizerBase
     datamodule: object
+    teacher_data: object
     objective: Objective
     teacher_model: PreTrainedModel
     teacher: TeacherEntry
@@ -107,16 +109,41 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         objective.bind(student_dims, encoder_dims(teacher_model.config))
     _carry_objective_state(cfg, objective)
     _check_objective(objective, spec, stage)
-    digest = datamodule.train_digest() if spec is not None else ""
+    teacher_data = _teacher_datamodule(cfg, datamodule, tokenizer) if spec is not None else datamodule
+    digest = teacher_data.train_digest() if spec is not None else ""
     teacher = resolve_teacher(cfg, digest)
     if spec is None and teacher.key is not None:
         raise ConfigError("a corpus (general) run uses the pre-trained teacher as it is: set teacher.finetune=null")
     if "teacher" not in cfg.stages and teacher.key is not None and not is_cached(teacher.path):
         raise ConfigError(f"no cached teacher at {teacher.path}; add 'teacher' to stages to fine-tune it first")
+    test_file = cfg.eval.get("test_file") if "eval" in cfg else None
+    if test_file:
+        if spec is None:
+            raise ConfigError("eval.test_file scores a task's labels; a corpus (general) run has none: drop it")
+        datamodule.read_labelled_file(test_file)  # a missing or malformed file fails now, not after training
     out_dir = Path(cfg.paths.output_dir)
     if "distill" not in cfg.stages and "eval" in cfg.stages and not (out_dir / "student" / "config.json").is_file():
         raise ConfigError(f"stage eval needs a distilled student in {out_dir / 'student'}; add 'distill' to stages")
-    return RunContext(cfg, stage, out_dir, spec, tokenizer, datamodule, objective, teacher_model, teacher, student, init)
+    return RunContext(
+        cfg, stage, out_dir, spec, tokenizer, datamodule, teacher_data, objective, teacher_model, teacher, student, init
+    )
+
+
+def _teacher_datamodule(cfg: DictConfig, datamodule: GlueDataModule, tokenizer: PreTrainedTokenizerBase) -> GlueDataModule:
+    """The data the teacher is fine-tuned on: the student's, unless ``teacher.finetune.max_train_samples``
+    asks for another subset (null: the full training split), as when a budget-limited student
+    distils from a teacher fine-tuned on everything."""
+    finetune = cfg.teacher.get("finetune")
+    if finetune is None or "max_train_samples" not in finetune:
+        return datamodule
+    wanted = finetune.max_train_samples
+    if wanted == cfg.data.get("max_train_samples"):
+        return datamodule
+    options = OmegaConf.to_container(cfg.data, resolve=True) | {"max_train_samples": wanted, "augment": None}
+    teacher_data = build(OmegaConf.create(options))
+    teacher_data.set_tokenizer(tokenizer)
+    teacher_data.load_examples()
+    return teacher_data
 
 
 def num_labels(spec: TaskSpec | None) -> int:

@@ -35,6 +35,7 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         metrics=metrics,
         optimizer=build(cfg.optimizer),
         warmup_ratio=cfg.warmup_ratio,
+        gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
     )
     trainer = build_trainer(cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=ctx.out_dir,
                             callbacks=build_callbacks(cfg))

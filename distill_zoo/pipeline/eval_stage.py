@@ -1,34 +1,85 @@
-"""Stage ``eval``: dev metrics, parameter counts and batch-1 CPU latency of a model."""
+"""Stage ``eval``: dev metrics, calibration, teacher agreement, parameter counts and batch-1 CPU latency."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
+from torchmetrics.classification import MulticlassCalibrationError
+from torchmetrics.regression import PearsonCorrCoef
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule
-
 from distill_zoo.features import FeatureRequest
 from distill_zoo.models import Encoder
 from distill_zoo.training.metrics import build_metrics, predictions
 
 
+#: Confidence bins of the expected calibration error (Guo et al. 2017 use 15).
+ECE_BINS = 15
+
+
+@dataclass
+class Predictions:
+    """One model's outputs over an evaluation loader, in loader order.
+
+    Attributes:
+        labels: (N,) gold labels (class ids, or scores for regression).
+        predicted: (N,) predicted class ids, or predicted scores for regression.
+        probabilities: (N, C) softmax probabilities; None for regression.
+    """
+
+    labels: Tensor
+    predicted: Tensor
+    probabilities: Tensor | None
+
+    def metrics(self, names: tuple[str, ...], num_labels: int) -> dict[str, float]:
+        """The task's metrics (torchmetrics, as in validation)."""
+        collection = build_metrics(names, num_labels, sync=False)
+        collection.update(self.predicted, self.labels)
+        return {name: float(value) for name, value in collection.compute().items()}
+
+    def calibration_error(self, bins: int = ECE_BINS) -> float | None:
+        """Expected calibration error (L1, ``bins`` equal-width confidence bins); None for regression."""
+        if self.probabilities is None:
+            return None
+        ece = MulticlassCalibrationError(num_classes=self.probabilities.shape[-1], n_bins=bins, norm="l1")
+        return float(ece(self.probabilities, self.labels.long()))
+
+
 @torch.inference_mode()
+def predict(model: PreTrainedModel, loader: DataLoader, desc: str) -> Predictions:
+    """Run ``model`` over every batch of ``loader`` (on the model's device)."""
+    encoder = Encoder(model).eval()
+    device = next(model.parameters()).device
+    labels, predicted, probabilities = [], [], []
+    for batch in tqdm(loader, desc=desc, leave=False):
+        logits = encoder({k: v.to(device) for k, v in batch.items()}, FeatureRequest(logits=True)).logits.float()
+        labels.append(batch["labels"])
+        predicted.append(predictions(logits).cpu())
+        if logits.shape[-1] > 1:
+            probabilities.append(logits.softmax(-1).cpu())
+    return Predictions(torch.cat(labels), torch.cat(predicted), torch.cat(probabilities) if probabilities else None)
+
+
+def agreement(teacher: Predictions, student: Predictions) -> float:
+    """Share of examples where the student predicts the teacher's class; for regression,
+    the Pearson correlation of the two models' scores."""
+    if teacher.probabilities is None:
+        return float(PearsonCorrCoef()(student.predicted.float(), teacher.predicted.float()))
+    return float((teacher.predicted == student.predicted).float().mean())
+
+
 def dev_metrics(model: PreTrainedModel, loader: DataLoader, metric_names: tuple[str, ...], desc: str) -> dict[str, float]:
     """The task's metrics of ``model`` over every batch of ``loader``."""
-    encoder = Encoder(model).eval()
-    metrics = build_metrics(metric_names, model.config.num_labels, sync=False)
-    device = next(model.parameters()).device
-    for batch in tqdm(loader, desc=desc, leave=False):
-        logits = encoder({k: v.to(device) for k, v in batch.items()}, FeatureRequest(logits=True)).logits
-        metrics.update(predictions(logits).cpu(), batch["labels"])
-    return {name: float(value) for name, value in metrics.compute().items()}
+    return predict(model, loader, desc).metrics(metric_names, model.config.num_labels)
 
 
 def parameter_counts(model: PreTrainedModel) -> dict[str, int]:
@@ -73,8 +124,11 @@ def evaluate_pair(
     tokenizer: PreTrainedTokenizerBase,
     latency_runs: int,
     latency_warmup: int,
-) -> dict[str, dict[str, Any]]:
-    """Metrics, parameter counts and latency of teacher and student, measured side by side.
+    test_file: str | None = None,
+) -> dict[str, Any]:
+    """Metrics, calibration, parameter counts and latency of teacher and student, measured
+    side by side; their agreement; per-example dev predictions; and, with ``test_file``,
+    both models' metrics on that extra labelled file (kept apart from dev).
 
     Metrics run on the accelerator when there is one; latency is always batch-1 CPU,
     over the first 32 dev examples.
@@ -85,11 +139,26 @@ def evaluate_pair(
     texts = [tuple(ex[f] for f in spec.text_fields) for ex in datamodule.load_examples()["dev"][:32]]
     samples = [tokenizer(*t, return_tensors="pt", truncation=True, max_length=datamodule.max_length) for t in texts]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    report: dict[str, dict[str, Any]] = {}
+    report: dict[str, Any] = {"test": None}
+    outputs: dict[str, Predictions] = {}
     for role, model in (("teacher", teacher), ("student", student)):
+        outputs[role] = predict(model.to(device), loader, desc=f"eval {role}")
         report[role] = {
-            "metrics": dev_metrics(model.to(device), loader, spec.metrics, desc=f"eval {role}"),
+            "metrics": outputs[role].metrics(spec.metrics, spec.num_labels),
+            "ece": outputs[role].calibration_error(),
             **parameter_counts(model),
             **cpu_latency_ms(model, samples, latency_runs, latency_warmup),
         }
+        if test_file:
+            extra = predict(model.to(device), datamodule.labelled_file_loader(test_file), desc=f"test {role}")
+            report["test"] = (report["test"] or {"file": str(test_file)}) | {
+                role: extra.metrics(spec.metrics, spec.num_labels)
+            }
+    report["agreement"] = agreement(outputs["teacher"], outputs["student"])
+    report["predictions"] = {
+        "split": spec.dev_name, "task": spec.name,
+        "labels": outputs["teacher"].labels.tolist(),
+        "teacher": outputs["teacher"].predicted.tolist(),
+        "student": outputs["student"].predicted.tolist(),
+    }
     return report

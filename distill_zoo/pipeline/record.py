@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when a field changes meaning; readers refuse records of another version.
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 
 _PACKAGES = ("distill_zoo", "torch", "lightning", "transformers", "hydra-core", "torchmetrics", "datasets")
 
@@ -49,6 +49,8 @@ class ModelReport:
     latency_ms_median: float | None = None
     latency_ms_p90: float | None = None
     latency_threads: int | None = None
+    #: Expected calibration error on dev (15 equal-width confidence bins); None for regression.
+    ece: float | None = None
 
 
 @dataclass
@@ -70,6 +72,10 @@ class RunRecord:
             step limits, accumulation and devices are in ``trainer_options``).
         trainer_options: the trainer options that can change a trained model, canonical
             (Lightning defaults dropped), as in the teacher cache key.
+        agreement: on dev, the share of examples where the student predicts the teacher's
+            class (regression: the Pearson correlation of their predictions).
+        test: metrics on an extra labelled file (``eval.test_file``), reported apart from
+            dev and never used for selection: ``{"file", "teacher": {...}, "student": {...}}``.
         comparable: everything but the seed that must match for two runs to be merged.
     """
 
@@ -100,6 +106,8 @@ class RunRecord:
     git_commit: str | None = None
     hardware: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    agreement: float | None = None
+    test: dict[str, Any] | None = None
     record_version: int = RECORD_VERSION
 
     def comparable(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from distill_zoo.pipeline.record import (
     git_commit,
     hardware,
     package_versions,
+    write_json,
     write_record,
 )
 from distill_zoo.pipeline.report import format_table, retention
@@ -30,6 +31,9 @@ from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
 
 #: Data options that say where things are, not what a run sees (left out of the record's ``data``).
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
+#: Per-example dev labels and teacher/student predictions, next to ``results.json``
+#: (what the report's paired bootstrap resamples).
+PREDICTIONS = "predictions.json"
 
 
 
@@ -43,7 +47,7 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
     if ctx.teacher.key is not None:
         if "teacher" in stages:
             ctx.teacher, ctx.teacher_model = ensure_teacher(
-                cfg, ctx.teacher, ctx.spec, ctx.datamodule, ctx.tokenizer, ctx.teacher_model
+                cfg, ctx.teacher, ctx.spec, ctx.teacher_data, ctx.tokenizer, ctx.teacher_model
             )
         else:  # prepare_run read the cached entry already
             ctx.teacher_model = load_classifier(str(ctx.teacher.path), ctx.num_labels)
@@ -66,7 +70,9 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
     if "eval" not in stages:
         return None
 
-    record = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started)
+    record, predictions = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started)
+    if predictions is not None:
+        write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
     _log_summary(loggers, record)
     if ctx.is_task:
@@ -77,12 +83,17 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
     return record
 
 
-def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: dict[str, float], wall: float) -> RunRecord:
+def _record(
+    ctx: RunContext, student, steps: int, examples_seen: int, losses: dict[str, float], wall: float
+) -> tuple[RunRecord, dict[str, Any] | None]:
+    """The run's record, and (task runs) the per-example dev predictions of teacher and student."""
     cfg = ctx.cfg
     teacher_path, student_path = str(ctx.teacher.path), str(ctx.out_dir / "student")
+    report: dict[str, Any] = {"agreement": None, "test": None, "predictions": None}
     if ctx.is_task:
         report = evaluate_pair(
-            ctx.teacher_model, student, ctx.datamodule, ctx.tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup
+            ctx.teacher_model, student, ctx.datamodule, ctx.tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup,
+            test_file=cfg.eval.get("test_file"),
         )
         teacher = ModelReport(path=teacher_path, **report["teacher"])
         student_report = ModelReport(path=student_path, **report["student"])
@@ -98,7 +109,7 @@ def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: di
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
     latency = (teacher.latency_ms_median, student_report.latency_ms_median)
-    return RunRecord(
+    record = RunRecord(
         task=ctx.spec.name if ctx.is_task else None,
         corpus=None if ctx.is_task else (cfg.data.get("path") or cfg.data.get("hub_name")),
         main_metric=main,
@@ -126,7 +137,10 @@ def _record(ctx: RunContext, student, steps: int, examples_seen: int, losses: di
         git_commit=git_commit(),
         hardware=hardware(),
         config=OmegaConf.to_container(cfg, resolve=True),
+        agreement=report["agreement"],
+        test=report["test"],
     )
+    return record, report["predictions"]
 
 
 def _log_summary(loggers: list, record: RunRecord) -> None:
@@ -138,9 +152,14 @@ def _log_summary(loggers: list, record: RunRecord) -> None:
         for key in ("params", "params_non_embedding", "latency_ms_median"):
             if getattr(report, key) is not None:
                 flat[f"{role}/{key}"] = getattr(report, key)
-    for key in ("retention", "speedup", "compression"):
+        if report.ece is not None:
+            flat[f"{role}/ece"] = report.ece
+    for key in ("retention", "speedup", "compression", "agreement"):
         if getattr(record, key) is not None:
             flat[f"summary/{key}"] = getattr(record, key)
+    for role in ("teacher", "student"):
+        for name, value in ((record.test or {}).get(role) or {}).items():
+            flat[f"test/{role}_{name}"] = value
     for logger in loggers:
         logger.log_metrics(flat)
         logger.save()

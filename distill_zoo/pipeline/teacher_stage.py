@@ -50,10 +50,11 @@ TRAINER_NEUTRAL = frozenset({
 })
 #: Data options that cannot change the teacher: where files are, loader workers, the
 #: evaluation split, the run seed (the teacher has its own), the augmentation of the
-#: *student's* data (the teacher always
-#: trains on the original examples, pinned by their digest).
+#: *student's* data, and the student's subset (the teacher always trains on the original
+#: examples of its own subset, ``teacher.finetune.max_train_samples``, pinned by their digest).
 DATA_NEUTRAL = frozenset({
     "_target_", "root", "source", "num_workers", "eval_batch_size", "max_eval_samples", "cache_dir", "augment", "seed",
+    "max_train_samples", "subset_seed",
 })
 
 

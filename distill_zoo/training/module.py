@@ -47,6 +47,10 @@ class DistillationModule(L.LightningModule):
         warmup_ratio: share of the steps with linear warm-up, then linear decay to 0. With
             phases (``phase_starts``, set by a :class:`~distill_zoo.training.phases.PhaseSchedule`)
             every phase has its own warm-up and decay.
+        gradnorm_every_n_steps: every N steps, log ``train/gradnorm_<term>``: the L2 norm of
+            the gradient that term alone (weighted, as in the loss) puts on the trainable
+            parameters. 0 turns it off. It reads gradients with ``torch.autograd.grad``, so
+            training itself (the ``.grad`` the optimiser uses, the random streams) is unchanged.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class DistillationModule(L.LightningModule):
         metrics: tuple[str, ...] = ("acc",),
         optimizer: OptimizerFactory = default_optimizer,
         warmup_ratio: float = 0.1,
+        gradnorm_every_n_steps: int = 0,
     ) -> None:
         super().__init__()
         self.student = Encoder(student.train())  # from_pretrained returns eval mode: dropout on
@@ -67,6 +72,9 @@ class DistillationModule(L.LightningModule):
         self.objective = objective
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
+        if gradnorm_every_n_steps < 0:
+            raise ValueError(f"gradnorm_every_n_steps must be >= 0, got {gradnorm_every_n_steps}")
+        self.gradnorm_every_n_steps = gradnorm_every_n_steps
         #: First optimiser step of each phase; one phase unless a phase schedule sets more.
         self.phase_starts: list[int] = [0]
         self.total_steps = 1
@@ -84,7 +92,23 @@ class DistillationModule(L.LightningModule):
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=batch_size
         )
+        if self.gradnorm_every_n_steps and self.global_step % self.gradnorm_every_n_steps == 0:
+            self.log_dict(self.term_gradient_norms(terms), batch_size=batch_size)
         return terms["loss"]
+
+    def term_gradient_norms(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``train/gradnorm_<term>``: the gradient norm of each weighted term alone over the
+        trainable parameters (the graph is kept for the real backward pass)."""
+        params = [p for p in self.trainable_parameters() if p.requires_grad]
+        norms = {}
+        for name, value in terms.items():
+            if name == "loss" or not value.requires_grad:
+                continue
+            grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+            squares = [g.pow(2).sum() for g in grads if g is not None]
+            total = torch.stack(squares).sum().sqrt() if squares else value.new_zeros(())
+            norms[f"train/gradnorm_{name.removeprefix('loss_')}"] = total.detach()
+        return norms
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         logits = self.student(batch, FeatureRequest(logits=True)).logits

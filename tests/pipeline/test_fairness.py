@@ -200,3 +200,17 @@ def test_validation_leaves_the_global_stream_alone(tmp_path):
     for _ in ctx.datamodule.val_dataloader():
         pass
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_teacher_subset_is_its_own_and_students_on_a_budget_share_it(tmp_path):
+    """teacher.finetune.max_train_samples=null: one teacher on the full split for every student budget."""
+    full = ["teacher.finetune.max_train_samples=null"]
+    small = prepare_run(compose([*TINY_RUN, *full, "data.max_train_samples=16"], tmp_path))
+    larger = prepare_run(compose([*TINY_RUN, *full, "data.max_train_samples=48"], tmp_path))
+    following = prepare_run(compose([*TINY_RUN, "data.max_train_samples=16"], tmp_path))
+    everything = len(build_datamodule(compose([*TINY_RUN, "data.max_train_samples=null"], tmp_path)).load_examples()["train"])
+    assert len(small.datamodule.load_examples()["train"]) == 16
+    assert len(small.teacher_data.load_examples()["train"]) == everything > 48
+    assert small.teacher.key == larger.teacher.key  # the students' budgets do not enter the teacher
+    assert following.teacher_data is following.datamodule and following.teacher.key != small.teacher.key
+    assert small.teacher.description["train_examples"] == small.teacher_data.train_digest()
