@@ -32,7 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline.record import RunRecord, StageInfo, differences, read_record, write_json
-from distill_zoo.pipeline.run import run_pipeline
+from distill_zoo.pipeline.stages import run_pipeline
 
 ROLES = ("teacher", "student")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"

@@ -20,6 +20,10 @@ from typing import Any
 #: Bump when a field changes meaning; readers refuse records of another version.
 RECORD_VERSION = 3
 
+#: Per-example dev labels and teacher/student predictions, written next to ``results.json``
+#: by task runs (what the report's paired bootstrap resamples).
+PREDICTIONS = "predictions.json"
+
 _PACKAGES = ("distill_zoo", "torch", "lightning", "transformers", "hydra-core", "torchmetrics", "datasets")
 
 

@@ -17,6 +17,7 @@ from distill_zoo.pipeline.context import RunContext, make_student, prepare_run
 from distill_zoo.pipeline.distill_stage import distill, save_student
 from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
 from distill_zoo.pipeline.record import (
+    PREDICTIONS,
     ModelReport,
     RunRecord,
     StageInfo,
@@ -31,9 +32,6 @@ from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
 
 #: Data options that say where things are, not what a run sees (left out of the record's ``data``).
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
-#: Per-example dev labels and teacher/student predictions, next to ``results.json``
-#: (what the report's paired bootstrap resamples).
-PREDICTIONS = "predictions.json"
 
 
 
