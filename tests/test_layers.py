@@ -1,4 +1,4 @@
-"""The three layers import one way: losses <- objectives <- training <- pipeline."""
+"""The layers import one way: losses <- objectives <- training <- pipeline <- report."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "distill_zoo"
 FORBIDDEN = {
     "losses": ("distill_zoo.objectives", "distill_zoo.models", "distill_zoo.training", "distill_zoo.pipeline",
-               "distill_zoo.data", "lightning", "transformers", "hydra", "omegaconf"),
+               "distill_zoo.data", "distill_zoo.report", "lightning", "transformers", "hydra", "omegaconf"),
     "objectives": ("distill_zoo.models", "distill_zoo.training", "distill_zoo.pipeline", "distill_zoo.data",
-                   "lightning", "transformers", "hydra", "omegaconf"),
-    "training": ("distill_zoo.pipeline", "hydra", "omegaconf"),
+                   "distill_zoo.report", "lightning", "transformers", "hydra", "omegaconf"),
+    "training": ("distill_zoo.pipeline", "distill_zoo.report", "hydra", "omegaconf"),
+    "pipeline": ("distill_zoo.report",),
+    # The report reads finished runs: records and predictions, never models or training.
+    "report": ("distill_zoo.training", "distill_zoo.objectives", "distill_zoo.models", "distill_zoo.pipeline.stages",
+               "distill_zoo.pipeline.context", "lightning", "transformers"),
 }
 
 

@@ -117,7 +117,7 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     cfg = compose([*TINY_RUN, "method=kd", "seed=3", "logger=many"], tmp_path)
     assert cfg.logger.wandb.offline is True
-    assert cfg.logger.wandb.group == "demo-tiny-tiny"
+    assert cfg.logger.wandb.group == "auto" and cfg.group == "demo-tiny-tiny"  # auto: cfg.group outside a sweep
     assert list(cfg.logger.wandb.tags) == ["kd", "demo", "tiny", "tiny", "seed3"]
     import wandb
 
@@ -127,7 +127,43 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
         wandb.finish()
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    logged = b"".join(p.read_bytes() for p in runs[0].rglob("*.wandb"))
+    assert b"demo-tiny-tiny" in logged and b"KDObjective" in logged  # the group, and the resolved config
     assert (tmp_path / "out" / "results.json").is_file()
+    # Every logger gets the resolved config.
+    hparams = next((tmp_path / "out" / "csv").rglob("hparams.yaml")).read_text()
+    assert "KDObjective" in hparams and "seed: 3" in hparams
+
+
+def test_jobs_of_one_sweep_share_a_wandb_group_named_after_it(tmp_path, monkeypatch):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from distill_zoo.pipeline.builders import build_loggers
+    from tests.conftest import ROOT, base_overrides
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    sweep = tmp_path / "sweeps" / "my_sweep"
+    groups = {}
+    for method in ("kd", "none"):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", return_hydra_config=True, overrides=[
+                *base_overrides(tmp_path), *TINY_RUN, f"method={method}", "logger=wandb", f"hydra.sweep.dir={sweep}"])
+        with open_dict(cfg):
+            cfg.hydra.mode = RunMode.MULTIRUN
+        HydraConfig.instance().set_config(cfg)
+        job = cfg.copy()
+        with open_dict(job):
+            del job["hydra"]  # a job's own config has no hydra node
+        try:
+            (logger,) = build_loggers(job, tmp_path / method)
+            groups[method] = logger._wandb_init["group"]
+        finally:
+            HydraConfig.instance().cfg = None
+    assert groups == {"kd": str(sweep), "none": str(sweep)}
 
 
 @pytest.mark.parametrize(
@@ -138,6 +174,8 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
         ("mobilebert", []),
         ("minilm", []),
         ("minilm", ["method.version=v2", "method.relation_heads=4"]),
+        ("minilm_v2", ["method.relation_heads=4"]),
+        ("pkd", []),
     ],
 )
 def test_every_zoo_method_runs_end_to_end(tmp_path, method, extra):
