@@ -104,11 +104,17 @@ def pareto_figure(rows: list[Row], x: str = "latency") -> Figure:
         if front:
             ax.plot([costs[i] for i in front], [qualities[i] for i in front], color=COLOR, alpha=0.6, marker="o",
                     markersize=11, markerfacecolor="none", label="Pareto front")
-        teachers = {(r.teacher_entry, getattr(r, teacher_field), r.teacher) for r in task_rows}
-        for entry, cost, quality in sorted(teachers, key=str):
-            if cost is not None and quality is not None:
-                ax.scatter([cost], [quality], marker="*", s=160, color=TEACHER_COLOR, zorder=3, label="teacher")
-                ax.annotate("teacher", (cost, quality), textcoords="offset points", xytext=(5, -10), fontsize=8)
+        # One star per teacher entry, at the mean of its cost as measured beside each row's
+        # students (every run times its teacher again; the spread is timing noise).
+        teachers: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in task_rows:
+            if getattr(r, teacher_field) is not None and r.teacher is not None:
+                teachers[str(r.teacher_entry)].append((getattr(r, teacher_field), r.teacher))
+        for entry, points in sorted(teachers.items()):
+            cost, quality = (sum(p[i] for p in points) / len(points) for i in (0, 1))
+            name = "teacher" if len(teachers) == 1 else f"teacher {entry}"
+            ax.scatter([cost], [quality], marker="*", s=160, color=TEACHER_COLOR, zorder=3, label=name)
+            ax.annotate(name, (cost, quality), textcoords="offset points", xytext=(5, -10), fontsize=8)
         if not placed:
             ax.text(0.5, 0.5, f"no {x} recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(task)
