@@ -4,6 +4,7 @@ seeds, with baselines, CIs, diagnostics, failed jobs and plots."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where the files go (default: <first DIR>/report)")
     p.add_argument("--pareto-x", choices=("latency", "params"), default="latency", help="cost axis of pareto.png")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (0: no CI)")
-    p.add_argument("--wandb", action="store_true", help="also log the table and plots to one W&B run")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log the table and plots to one W&B run (under $WANDB_DIR, else the report folder)")
     p.add_argument("--wandb-project", default="distill_zoo")
     return p
 
@@ -40,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    paths = write_report(report, Path(args.out) if args.out else Path(args.dirs[0]) / "report", args.pareto_x)
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
+    paths = write_report(report, out, args.pareto_x)
     print(terminal_text(report))
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     if args.wandb:
         from distill_zoo.report.wandb_log import log_report
 
-        run_dir = log_report(report, {k: paths[k] for k in ("scores", "pareto")}, project=args.wandb_project)
+        # An explicit folder: W&B keeps the first run's settings for the whole process otherwise.
+        directory = os.environ.get("WANDB_DIR") or str(out)
+        run_dir = log_report(report, {k: paths[k] for k in ("scores", "pareto")}, project=args.wandb_project,
+                             directory=directory)
         print(f"W&B run: {run_dir}")
     return 0 if report.rows else 1

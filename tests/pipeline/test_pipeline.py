@@ -163,6 +163,9 @@ def test_jobs_of_one_sweep_share_a_wandb_group_named_after_it(tmp_path, monkeypa
             groups[method] = logger._wandb_init["group"]
         finally:
             HydraConfig.instance().cfg = None
+            import wandb
+
+            wandb.finish()  # logging the config started the run; never leave one open for later tests
     assert groups == {"kd": str(sweep), "none": str(sweep)}
 
 
