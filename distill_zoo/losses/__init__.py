@@ -11,7 +11,7 @@ from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.patient import patient_loss
 from distill_zoo.losses.relation import relation_kl, relation_scores
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
-from distill_zoo.losses.supervised import logit_kd, regression_mse, task_loss
+from distill_zoo.losses.supervised import logit_kd, logit_soft_ce, regression_mse, task_loss
 
 __all__ = [
     "attention_kl",
@@ -23,6 +23,7 @@ __all__ = [
     "logit_kd",
     "moment_mse",
     "patient_loss",
+    "logit_soft_ce",
     "regression_mse",
     "relation_kl",
     "relation_scores",

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from distill_zoo.losses.kl_div import kl_div
+from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
 
 
 def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -36,3 +37,14 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float 
     if student_logits.shape[-1] == 1:
         return regression_mse(student_logits, teacher_logits)
     return kl_div(student_logits, teacher_logits, temperature)
+
+
+def logit_soft_ce(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    """Soft cross-entropy on the task head, without T² (TinyBERT's L_pred, PKD's written
+    L_DS; :func:`~distill_zoo.losses.soft_cross_entropy`), MSE to the teacher's prediction
+    for regression."""
+    if student_logits.shape[-1] == 1:
+        return regression_mse(student_logits, teacher_logits)
+    return soft_cross_entropy(student_logits, teacher_logits, temperature, reduction=reduction)

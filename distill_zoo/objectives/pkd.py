@@ -9,7 +9,7 @@ from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
-from distill_zoo.losses import logit_kd, patient_loss, regression_mse, soft_cross_entropy, task_loss
+from distill_zoo.losses import logit_kd, logit_soft_ce, patient_loss, task_loss
 from distill_zoo.losses.patient import REDUCTIONS
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import PATIENT_MAPS, patient_map
@@ -113,10 +113,7 @@ class PKDObjective(Objective):
         if self.active("kd"):
             terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
         if self.active("soft_ce"):
-            if student.logits.shape[-1] == 1:
-                terms["soft_ce"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["soft_ce"] = soft_cross_entropy(student.logits, teacher.logits, self.temperature)
+            terms["soft_ce"] = logit_soft_ce(student.logits, teacher.logits, self.temperature)
         if self.active("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         if self.active("pt"):

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
-from distill_zoo.losses import attention_mse, hidden_mse, regression_mse, soft_cross_entropy
+from distill_zoo.losses import attention_mse, hidden_mse, logit_soft_ce
 from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import attention_map, hidden_map, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
@@ -104,11 +104,8 @@ class TinyBERTObjective(Objective):
                 attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction) for s, t in self.attention_pairs
             )
         if self.active("soft_ce"):
-            if student.logits.shape[-1] == 1:
-                terms["soft_ce"] = regression_mse(student.logits, teacher.logits)
-            else:
-                terms["soft_ce"] = soft_cross_entropy(
-                    student.logits, teacher.logits, self.temperature,
-                    reduction="reference" if self.reduction == "reference" else "mean",
-                )
+            terms["soft_ce"] = logit_soft_ce(
+                student.logits, teacher.logits, self.temperature,
+                reduction="reference" if self.reduction == "reference" else "mean",
+            )
         return self.combine(terms)
