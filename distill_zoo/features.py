@@ -156,10 +156,14 @@ def check_layer_list(layers: Sequence[int], depth: int, what: str) -> list[int]:
             fix = f"layers are 0-based: did you mean {[x - 1 for x in layers]}?"
         else:
             fix = f"give 0-based transformer layers in 0..{depth - 1} (the embedding output is never listed)"
-        raise ConfigError(f"{what} {layers}: layer(s) {bad} out of range 0..{depth - 1} of the {depth}-layer teacher; {fix}")
+        raise ConfigError(
+            f"{what} {layers}: layer(s) {bad} out of range 0..{depth - 1} of the {depth}-layer teacher; {fix}"
+        )
     repeated = sorted({x for x in layers if layers.count(x) > 1})
     if repeated:
         raise ConfigError(f"{what} {layers} repeats layer(s) {repeated}; list each layer once, in increasing order")
     if any(b <= a for a, b in zip(layers, layers[1:])):
-        raise ConfigError(f"{what} {layers} is not strictly increasing; list the layers in order, e.g. {sorted(layers)}")
+        raise ConfigError(
+            f"{what} {layers} is not strictly increasing; list the layers in order, e.g. {sorted(layers)}"
+        )
     return layers

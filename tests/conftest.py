@@ -24,8 +24,13 @@ def tiny_bert(num_labels: int = 2, num_layers: int = 2, hidden_size: int = 32, s
 
     torch.manual_seed(seed)
     return random_classifier(
-        TOKENIZER, num_labels, num_layers=num_layers, hidden_size=hidden_size, num_heads=heads,
-        intermediate_size=2 * hidden_size, dropout=0.0,
+        TOKENIZER,
+        num_labels,
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        num_heads=heads,
+        intermediate_size=2 * hidden_size,
+        dropout=0.0,
     )
 
 
@@ -38,7 +43,11 @@ def padded_batch(batch_size: int = 4, length: int = 9, seed: int = 0, num_labels
         real = max(2, length - i)
         mask[i, real:] = 0
         input_ids[i, real:] = 0
-    labels = torch.randint(0, num_labels, (batch_size,), generator=g) if num_labels > 1 else torch.rand(batch_size, generator=g) * 5
+    labels = (
+        torch.randint(0, num_labels, (batch_size,), generator=g)
+        if num_labels > 1
+        else torch.rand(batch_size, generator=g) * 5
+    )
     return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask), "labels": labels}
 
 
@@ -82,7 +91,12 @@ def record_at(path: Path):
 
 
 TINY_RUN = [
-    "teacher=tiny", "student=tiny", "trainer=debug", "logger=csv",
-    "data.max_train_samples=64", "data.max_eval_samples=32",
-    "eval.latency_runs=3", "eval.latency_warmup=1",
+    "teacher=tiny",
+    "student=tiny",
+    "trainer=debug",
+    "logger=csv",
+    "data.max_train_samples=64",
+    "data.max_eval_samples=32",
+    "eval.latency_runs=3",
+    "eval.latency_warmup=1",
 ]

@@ -10,15 +10,41 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "distill_zoo"
 FORBIDDEN = {
-    "losses": ("distill_zoo.objectives", "distill_zoo.models", "distill_zoo.training", "distill_zoo.pipeline",
-               "distill_zoo.data", "distill_zoo.report", "lightning", "transformers", "hydra", "omegaconf"),
-    "objectives": ("distill_zoo.models", "distill_zoo.training", "distill_zoo.pipeline", "distill_zoo.data",
-                   "distill_zoo.report", "lightning", "transformers", "hydra", "omegaconf"),
+    "losses": (
+        "distill_zoo.objectives",
+        "distill_zoo.models",
+        "distill_zoo.training",
+        "distill_zoo.pipeline",
+        "distill_zoo.data",
+        "distill_zoo.report",
+        "lightning",
+        "transformers",
+        "hydra",
+        "omegaconf",
+    ),
+    "objectives": (
+        "distill_zoo.models",
+        "distill_zoo.training",
+        "distill_zoo.pipeline",
+        "distill_zoo.data",
+        "distill_zoo.report",
+        "lightning",
+        "transformers",
+        "hydra",
+        "omegaconf",
+    ),
     "training": ("distill_zoo.pipeline", "distill_zoo.report", "hydra", "omegaconf"),
     "pipeline": ("distill_zoo.report",),
     # The report reads finished runs: records and predictions, never models or training.
-    "report": ("distill_zoo.training", "distill_zoo.objectives", "distill_zoo.models", "distill_zoo.pipeline.stages",
-               "distill_zoo.pipeline.context", "lightning", "transformers"),
+    "report": (
+        "distill_zoo.training",
+        "distill_zoo.objectives",
+        "distill_zoo.models",
+        "distill_zoo.pipeline.stages",
+        "distill_zoo.pipeline.context",
+        "lightning",
+        "transformers",
+    ),
 }
 
 

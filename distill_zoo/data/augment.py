@@ -37,7 +37,8 @@ AUGMENT_VERSION = 2
 #: Common English function words that are never replaced: swapping them seldom keeps the
 #: meaning (negations flip labels). The last line holds the pieces that splitting
 #: contractions leaves ("don't" -> "don" "'" "t").
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
     a an the this that these those there here
     i me my mine myself we us our ours ourselves you your yours yourself yourselves
     he him his himself she her hers herself it its itself they them their theirs themselves
@@ -50,7 +51,8 @@ STOP_WORDS = frozenset("""
     all any both each few more most other some such only own same too very just also
     no not never nothing none
     s t d ll m re ve don doesn didn isn aren wasn weren hasn haven hadn won wouldn couldn shouldn
-""".split())
+""".split()
+)
 
 _WORD_OR_MARK = re.compile(r"[^\W_]+|[^\w\s]|_")
 
@@ -125,9 +127,16 @@ class Augmenter:
         basic = getattr(self.tokenizer, "basic_tokenizer", None)
         splitter = "regex" if basic is None else f"basic lower={basic.do_lower_case} accents={basic.strip_accents}"
         return {
-            "version": AUGMENT_VERSION, "copies": self.copies, "p": self.p, "top_k": self.top_k, "seed": self.seed,
-            "stop_words": sorted(self.stop_words), "splitter": splitter, "glove": self._glove_digest,
-            "tokenizer": self.tokenizer.name_or_path, "mlm": getattr(self.mlm.config, "_name_or_path", ""),
+            "version": AUGMENT_VERSION,
+            "copies": self.copies,
+            "p": self.p,
+            "top_k": self.top_k,
+            "seed": self.seed,
+            "stop_words": sorted(self.stop_words),
+            "splitter": splitter,
+            "glove": self._glove_digest,
+            "tokenizer": self.tokenizer.name_or_path,
+            "mlm": getattr(self.mlm.config, "_name_or_path", ""),
         }
 
     def candidates(self, words: list[str]) -> list[list[str]]:
@@ -136,7 +145,7 @@ class Augmenter:
         targets = [i for i, w in enumerate(words) if self.augmentable(w)]
         single = [i for i in targets if len(self.tokenizer.tokenize(words[i])) == 1]
         if single:
-            texts = [" ".join(words[:i] + [self.tokenizer.mask_token] + words[i + 1:]) for i in single]
+            texts = [" ".join(words[:i] + [self.tokenizer.mask_token] + words[i + 1 :]) for i in single]
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=128)
             with torch.no_grad():
                 logits = self.mlm(**{k: v for k, v in enc.items() if k != "token_type_ids"}).logits
@@ -190,7 +199,9 @@ class Augmenter:
         return out
 
 
-def cached_augment(augmenter: Augmenter, examples: list[Example], fields: tuple[str, ...], cache_dir: Path, key: str) -> list[Example]:
+def cached_augment(
+    augmenter: Augmenter, examples: list[Example], fields: tuple[str, ...], cache_dir: Path, key: str
+) -> list[Example]:
     """:meth:`Augmenter.augment`, cached on disk under a hash of ``key``, the inputs and
     :meth:`Augmenter.settings`; ``key`` names what the settings cannot see (model weights)."""
     blob = json.dumps([key, examples, fields, augmenter.settings()], sort_keys=True, default=str)

@@ -146,7 +146,9 @@ class CorpusDataModule(L.LightningDataModule):
             try:
                 texts = load_dataset(self.hub_name, self.hub_config, split="train")[self.text_field]
             except Exception as err:  # noqa: BLE001 - network and cache errors all end here
-                raise DataError(f"could not load corpus {self.hub_name} from the Hub ({err}); use a local path") from err
+                raise DataError(
+                    f"could not load corpus {self.hub_name} from the Hub ({err}); use a local path"
+                ) from err
         lines = [t.strip() for t in texts if t and t.strip()]
         if not lines:
             raise DataError(f"corpus {self.path or self.hub_name} has no text")
@@ -200,6 +202,9 @@ class CorpusDataModule(L.LightningDataModule):
         rank = trainer.global_rank if trainer is not None else 0
         collate = _PadAndMask(self.tokenizer.pad_token_id, masker, self.seed, rank, epoch)
         return DataLoader(
-            self.blocks, batch_size=self.batch_size, sampler=EpochShuffle(len(self.blocks), self.seed, epoch),
-            collate_fn=collate, num_workers=self.num_workers,
+            self.blocks,
+            batch_size=self.batch_size,
+            sampler=EpochShuffle(len(self.blocks), self.seed, epoch),
+            collate_fn=collate,
+            num_workers=self.num_workers,
         )

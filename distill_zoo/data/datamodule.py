@@ -139,7 +139,9 @@ class GlueDataModule(L.LightningDataModule):
             splits["train_augmented"] = self.augmented_examples()
         for split, rows in splits.items():
             self.datasets[split] = Dataset.from_list(rows).map(
-                self._tokenize, batched=True, remove_columns=[*self.spec.text_fields, "label"],
+                self._tokenize,
+                batched=True,
+                remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {self.spec.name}/{split}",
             )
 
@@ -156,12 +158,15 @@ class GlueDataModule(L.LightningDataModule):
         glove_path, glove_limit = options.pop("glove", None), options.pop("glove_limit", None)
         source = resolve_pretrained(name)
         augmenter = Augmenter(
-            load_masked_lm(name), AutoTokenizer.from_pretrained(source),
-            glove=load_glove(glove_path, glove_limit) if glove_path else None, **options,
+            load_masked_lm(name),
+            AutoTokenizer.from_pretrained(source),
+            glove=load_glove(glove_path, glove_limit) if glove_path else None,
+            **options,
         )
         key = f"{name}|{glove_path}|{glove_limit}"
-        return cached_augment(augmenter, self.load_examples()["train"], self.spec.text_fields,
-                              self.cache_dir / "augmented", key)
+        return cached_augment(
+            augmenter, self.load_examples()["train"], self.spec.text_fields, self.cache_dir / "augmented", key
+        )
 
     def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
         texts = [batch[f] for f in self.spec.text_fields]
@@ -182,8 +187,13 @@ class GlueDataModule(L.LightningDataModule):
             return dict(batch)
 
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=collate,
+            generator=generator,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
         )
 
     @contextmanager
@@ -211,7 +221,9 @@ class GlueDataModule(L.LightningDataModule):
         if name not in self.datasets:
             rows = self.read_labelled_file(path)
             self.datasets[name] = Dataset.from_list(rows).map(
-                self._tokenize, batched=True, remove_columns=[*self.spec.text_fields, "label"],
+                self._tokenize,
+                batched=True,
+                remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {Path(path).name}",
             )
         return self._loader(name, False, self.eval_batch_size)

@@ -14,24 +14,82 @@ import random
 from pathlib import Path
 
 SUBJECTS = [
-    "the film", "this movie", "the plot", "the acting", "the soundtrack", "the dialogue",
-    "the ending", "the cast", "the pacing", "the camera work", "the story", "the script",
-    "the lead performance", "the final act", "the opening scene", "the humour", "the sequel",
-    "the documentary", "the animation", "the score", "the villain", "the screenplay",
+    "the film",
+    "this movie",
+    "the plot",
+    "the acting",
+    "the soundtrack",
+    "the dialogue",
+    "the ending",
+    "the cast",
+    "the pacing",
+    "the camera work",
+    "the story",
+    "the script",
+    "the lead performance",
+    "the final act",
+    "the opening scene",
+    "the humour",
+    "the sequel",
+    "the documentary",
+    "the animation",
+    "the score",
+    "the villain",
+    "the screenplay",
 ]
 POSITIVE = [
-    "wonderful", "moving", "brilliant", "gripping", "charming", "delightful", "sharp",
-    "beautifully made", "genuinely funny", "thoughtful", "tender", "superb", "inventive",
-    "a real pleasure", "warm and clever", "full of life", "honest and touching", "stunning",
+    "wonderful",
+    "moving",
+    "brilliant",
+    "gripping",
+    "charming",
+    "delightful",
+    "sharp",
+    "beautifully made",
+    "genuinely funny",
+    "thoughtful",
+    "tender",
+    "superb",
+    "inventive",
+    "a real pleasure",
+    "warm and clever",
+    "full of life",
+    "honest and touching",
+    "stunning",
     # Only in dev: the model must rely on what pre-training taught it about these words.
-    "magnificent", "heartfelt", "witty", "a triumph", "luminous", "exhilarating",
+    "magnificent",
+    "heartfelt",
+    "witty",
+    "a triumph",
+    "luminous",
+    "exhilarating",
 ]
 NEGATIVE = [
-    "dull", "tedious", "clumsy", "lifeless", "predictable", "a mess", "painfully slow",
-    "forgettable", "shallow", "boring", "poorly written", "a chore to sit through", "flat",
-    "irritating", "hollow", "overlong and empty", "badly acted", "a waste of time",
+    "dull",
+    "tedious",
+    "clumsy",
+    "lifeless",
+    "predictable",
+    "a mess",
+    "painfully slow",
+    "forgettable",
+    "shallow",
+    "boring",
+    "poorly written",
+    "a chore to sit through",
+    "flat",
+    "irritating",
+    "hollow",
+    "overlong and empty",
+    "badly acted",
+    "a waste of time",
     # Only in dev.
-    "dreadful", "insufferable", "a disaster", "muddled", "grating", "pointless",
+    "dreadful",
+    "insufferable",
+    "a disaster",
+    "muddled",
+    "grating",
+    "pointless",
 ]
 #: Phrases at or after this index of POSITIVE / NEGATIVE appear in dev only.
 HELD_OUT_FROM = 18
@@ -58,7 +116,9 @@ def _sentence(rng: random.Random, label: int, positive: list[str], negative: lis
     elif template == 4:
         core = f"{subject} is far from {bad if label else good}"
     else:
-        core = f"{subject} is {good if label else bad}, and {other} is {rng.choice(positive if label else negative)} too"
+        core = (
+            f"{subject} is {good if label else bad}, and {other} is {rng.choice(positive if label else negative)} too"
+        )
     return (rng.choice(OPENERS) + core + rng.choice([" .", " !", " ."])).strip()
 
 

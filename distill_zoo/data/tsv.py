@@ -33,9 +33,7 @@ def read_glue_tsv(path: Path, spec: TaskSpec) -> list[Example]:
         if not row or row == [""]:
             continue
         if len(row) < needed:
-            raise DataError(
-                f"{path}, line {line}: expected at least {needed} tab-separated columns, found {len(row)}"
-            )
+            raise DataError(f"{path}, line {line}: expected at least {needed} tab-separated columns, found {len(row)}")
         example: Example = {f: row[positions[f]] for f in spec.text_fields}
         example["label"] = _parse_label(row[positions["label"]], spec, f"{path}, line {line}")
         examples.append(example)

@@ -9,8 +9,8 @@ computes before its mask and softmax for absolute-position encoders.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -41,9 +41,7 @@ def check_absolute_positions(config) -> None:
     """Scores recomputed from Q and K omit relative-position terms: refuse such encoders."""
     kind = getattr(config, "position_embedding_type", "absolute")
     if kind not in (None, "absolute"):
-        raise ConfigError(
-            f"attention capture supports absolute position embeddings only, this model uses {kind!r}"
-        )
+        raise ConfigError(f"attention capture supports absolute position embeddings only, this model uses {kind!r}")
 
 
 @contextmanager

@@ -62,7 +62,13 @@ def random_classifier(
     special-token ids come from ``tokenizer_name_or_path``'s config.
     """
     config = random_config(
-        tokenizer_name_or_path, num_layers, hidden_size, num_heads, intermediate_size, model_type, dropout,
+        tokenizer_name_or_path,
+        num_layers,
+        hidden_size,
+        num_heads,
+        intermediate_size,
+        model_type,
+        dropout,
         initializer_range,
     )
     config.num_labels = num_labels
@@ -130,7 +136,13 @@ def random_masked_lm(
     """A randomly initialised masked-LM model (tests); ``num_labels`` is ignored."""
     del num_labels
     config = random_config(
-        tokenizer_name_or_path, num_layers, hidden_size, num_heads, intermediate_size, model_type, dropout,
+        tokenizer_name_or_path,
+        num_layers,
+        hidden_size,
+        num_heads,
+        intermediate_size,
+        model_type,
+        dropout,
         initializer_range,
     )
     return AutoModelForMaskedLM.from_config(config)

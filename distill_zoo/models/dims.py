@@ -10,7 +10,7 @@ from distill_zoo.features import EncoderDims
 
 def encoder_dims(config: PretrainedConfig) -> EncoderDims:
     """Sizes of the encoder described by ``config``; DistilBERT's names are mapped by the config."""
-    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim")
+    intermediate = getattr(config, "intermediate_size", None) or config.hidden_dim
     return EncoderDims(
         num_layers=config.num_hidden_layers,
         hidden_size=config.hidden_size,

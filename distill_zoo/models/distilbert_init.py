@@ -46,16 +46,23 @@ def distilbert_from_bert(teacher: PreTrainedModel, layers: list[int], num_labels
         raise ConfigError(f"a DistilBERT student is initialised from a BERT teacher, not {teacher.config.model_type!r}")
     dims = encoder_dims(teacher.config)
     config = DistilBertConfig(
-        vocab_size=teacher.config.vocab_size, max_position_embeddings=teacher.config.max_position_embeddings,
-        dim=dims.hidden_size, n_layers=len(layers), n_heads=dims.num_heads, hidden_dim=dims.intermediate_size,
-        pad_token_id=teacher.config.pad_token_id, num_labels=num_labels,
+        vocab_size=teacher.config.vocab_size,
+        max_position_embeddings=teacher.config.max_position_embeddings,
+        dim=dims.hidden_size,
+        n_layers=len(layers),
+        n_heads=dims.num_heads,
+        hidden_dim=dims.intermediate_size,
+        pad_token_id=teacher.config.pad_token_id,
+        num_labels=num_labels,
     )
     masked_lm = hasattr(teacher, "cls")
     student = (DistilBertForMaskedLM if masked_lm else DistilBertForSequenceClassification)(config)
     source, target = teacher.state_dict(), student.state_dict()
     mapping = dict(EMBEDDING_NAMES)
     for i, t in enumerate(layers):
-        mapping.update({f"distilbert.transformer.layer.{i}.{d}": f"bert.encoder.layer.{t}.{b}" for d, b in LAYER_NAMES.items()})
+        mapping.update(
+            {f"distilbert.transformer.layer.{i}.{d}": f"bert.encoder.layer.{t}.{b}" for d, b in LAYER_NAMES.items()}
+        )
     if masked_lm:
         mapping.update(MLM_NAMES)
     with torch.no_grad():

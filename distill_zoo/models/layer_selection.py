@@ -22,8 +22,7 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
     """
     if not 1 <= num_student_layers <= num_teacher_layers:
         raise ConfigError(
-            f"a student initialised from teacher layers needs 1..{num_teacher_layers} layers, "
-            f"got {num_student_layers}"
+            f"a student initialised from teacher layers needs 1..{num_teacher_layers} layers, got {num_student_layers}"
         )
     if num_student_layers == 1:
         return [num_teacher_layers - 1]

@@ -33,9 +33,7 @@ class Objective(nn.Module):
     #: final student gets none of them would be compared with an untrained head.
     head_terms: tuple[str, ...] = ("kd", "soft_ce", "task")
 
-    def __init__(
-        self, weights: Mapping[str, float] | None = None, defaults: Mapping[str, float] | None = None
-    ) -> None:
+    def __init__(self, weights: Mapping[str, float] | None = None, defaults: Mapping[str, float] | None = None) -> None:
         super().__init__()
         defaults = dict(self.default_weights if defaults is None else defaults)
         unknown = sorted(set(weights or {}) - set(defaults))

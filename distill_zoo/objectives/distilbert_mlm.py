@@ -49,7 +49,9 @@ class DistilBERTMLMObjective(Objective):
             )
 
     def student_request(self) -> FeatureRequest:
-        return FeatureRequest(logits=self.active("kd") or self.active("mlm"), hidden_states=(-1,) if self.active("cos") else ())
+        return FeatureRequest(
+            logits=self.active("kd") or self.active("mlm"), hidden_states=(-1,) if self.active("cos") else ()
+        )
 
     def teacher_request(self) -> FeatureRequest:
         return FeatureRequest(logits=self.active("kd"), hidden_states=(-1,) if self.active("cos") else ())

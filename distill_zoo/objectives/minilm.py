@@ -127,4 +127,3 @@ class MiniLMObjective(Objective):
         if self._on("task"):
             terms["task"] = task_loss(student.logits, batch["labels"])
         return self.combine(terms)
-

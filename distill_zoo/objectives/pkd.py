@@ -75,7 +75,9 @@ class PKDObjective(Objective):
         if reduction not in REDUCTIONS:
             raise ConfigError(f"pkd reduction must be one of {REDUCTIONS}, got {reduction!r}")
         if isinstance(layer_map, str) and layer_map not in PATIENT_MAPS:
-            raise ConfigError(f"pkd's layer_map must be 'skip', 'last' or a list of 0-based teacher layers, got {layer_map!r}")
+            raise ConfigError(
+                f"pkd's layer_map must be 'skip', 'last' or a list of 0-based teacher layers, got {layer_map!r}"
+            )
         super().__init__(defaults={soft_loss: alpha, "task": 1.0 - alpha, "pt": beta})
         self.soft_loss, self.temperature, self.layer_map, self.reduction = soft_loss, temperature, layer_map, reduction
         #: (student, teacher) 0-based layer pairs of ``pt``, set by :meth:`configure`.

@@ -13,7 +13,11 @@ from distill_zoo.objectives.base import Objective
 from distill_zoo.objectives.layer_map import attention_map, hidden_map, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
 
-STAGES = {"intermediate": ("embd", "attn", "hidn"), "prediction": ("soft_ce",), "all": ("embd", "attn", "hidn", "soft_ce")}
+STAGES = {
+    "intermediate": ("embd", "attn", "hidn"),
+    "prediction": ("soft_ce",),
+    "all": ("embd", "attn", "hidn", "soft_ce"),
+}
 
 
 class TinyBERTObjective(Objective):
@@ -75,10 +79,16 @@ class TinyBERTObjective(Objective):
         if self.active("attn"):
             require_equal_heads(student.num_heads, teacher.num_heads, "tinybert's attention loss")
         self.proj_hidn = make_projection(student.hidden_size, teacher.hidden_size)
-        self.proj_embd = self.proj_hidn if self.shared_projection else make_projection(student.hidden_size, teacher.hidden_size)
+        self.proj_embd = (
+            self.proj_hidn if self.shared_projection else make_projection(student.hidden_size, teacher.hidden_size)
+        )
 
     def _requests(self, side: int) -> FeatureRequest:
-        hidden = [p[side] for p in self.hidden_pairs if (p[0] == 0 and self.active("embd")) or (p[0] > 0 and self.active("hidn"))]
+        hidden = [
+            p[side]
+            for p in self.hidden_pairs
+            if (p[0] == 0 and self.active("embd")) or (p[0] > 0 and self.active("hidn"))
+        ]
         scores = [p[side] for p in self.attention_pairs] if self.active("attn") else []
         return FeatureRequest(logits=self.active("soft_ce"), hidden_states=tuple(hidden), scores=tuple(scores))
 
@@ -97,15 +107,19 @@ class TinyBERTObjective(Objective):
         if self.active("hidn"):
             terms["hidn"] = sum(
                 hidden_mse(self.proj_hidn(student.hidden(s)), teacher.hidden(t), mask, self.reduction)
-                for s, t in self.hidden_pairs if s > 0
+                for s, t in self.hidden_pairs
+                if s > 0
             )
         if self.active("attn"):
             terms["attn"] = sum(
-                attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction) for s, t in self.attention_pairs
+                attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction)
+                for s, t in self.attention_pairs
             )
         if self.active("soft_ce"):
             terms["soft_ce"] = logit_soft_ce(
-                student.logits, teacher.logits, self.temperature,
+                student.logits,
+                teacher.logits,
+                self.temperature,
                 reduction="reference" if self.reduction == "reference" else "mean",
             )
         return self.combine(terms)

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["STAGES", "RunRecord", "prepare_run", "run", "run_chain", "run_pipeline"]
 
 _LAZY = {
-    "STAGES": "distill_zoo.pipeline.context", "prepare_run": "distill_zoo.pipeline.context",
-    "run_chain": "distill_zoo.pipeline.chain", "run_pipeline": "distill_zoo.pipeline.stages",
+    "STAGES": "distill_zoo.pipeline.context",
+    "prepare_run": "distill_zoo.pipeline.context",
+    "run_chain": "distill_zoo.pipeline.chain",
+    "run_pipeline": "distill_zoo.pipeline.stages",
     "RunRecord": "distill_zoo.pipeline.record",
 }
 

@@ -65,7 +65,7 @@ def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
     each given the resolved config. A W&B ``group: auto`` is the sweep folder in a multirun
     (every job of one sweep in one group) and ``cfg.group`` otherwise."""
     loggers = []
-    for name, node in (cfg.get("logger") or {}).items():
+    for node in (cfg.get("logger") or {}).values():
         if node is None:
             continue
         extra: dict[str, Any] = {"save_dir": str(save_dir)}

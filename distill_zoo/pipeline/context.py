@@ -129,7 +129,9 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     )
 
 
-def _teacher_datamodule(cfg: DictConfig, datamodule: GlueDataModule, tokenizer: PreTrainedTokenizerBase) -> GlueDataModule:
+def _teacher_datamodule(
+    cfg: DictConfig, datamodule: GlueDataModule, tokenizer: PreTrainedTokenizerBase
+) -> GlueDataModule:
     """The data the teacher is fine-tuned on: the student's, unless ``teacher.finetune.max_train_samples``
     asks for another subset (null: the full training split), as when a budget-limited student
     distils from a teacher fine-tuned on everything."""
@@ -177,8 +179,10 @@ def reset_head(model: PreTrainedModel) -> None:
 
 #: The inits each student builder can give (by the last part of its ``_target_``).
 BUILDER_INITS = {
-    "from_teacher_layers": LAYER_INITS, "distilbert_student": LAYER_INITS,
-    "from_config": ("random",), "from_pretrained": ("checkpoint",),
+    "from_teacher_layers": LAYER_INITS,
+    "distilbert_student": LAYER_INITS,
+    "from_config": ("random",),
+    "from_pretrained": ("checkpoint",),
 }
 
 

@@ -37,8 +37,9 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         warmup_ratio=cfg.warmup_ratio,
         gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
     )
-    trainer = build_trainer(cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=ctx.out_dir,
-                            callbacks=build_callbacks(cfg))
+    trainer = build_trainer(
+        cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=ctx.out_dir, callbacks=build_callbacks(cfg)
+    )
     if hasattr(ctx.datamodule, "train_seed"):
         ctx.datamodule.train_seed = cfg.seed
     L.seed_everything(cfg.seed, workers=True, verbose=False)

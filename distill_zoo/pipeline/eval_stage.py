@@ -21,7 +21,6 @@ from distill_zoo.features import FeatureRequest
 from distill_zoo.models import Encoder
 from distill_zoo.training.metrics import build_metrics, predictions
 
-
 #: Confidence bins of the expected calibration error (Guo et al. 2017 use 15).
 ECE_BINS = 15
 
@@ -77,7 +76,9 @@ def agreement(teacher: Predictions, student: Predictions) -> float:
     return float((teacher.predicted == student.predicted).float().mean())
 
 
-def dev_metrics(model: PreTrainedModel, loader: DataLoader, metric_names: tuple[str, ...], desc: str) -> dict[str, float]:
+def dev_metrics(
+    model: PreTrainedModel, loader: DataLoader, metric_names: tuple[str, ...], desc: str
+) -> dict[str, float]:
     """The task's metrics of ``model`` over every batch of ``loader``."""
     return predict(model, loader, desc).metrics(metric_names, model.config.num_labels)
 
@@ -156,7 +157,8 @@ def evaluate_pair(
             }
     report["agreement"] = agreement(outputs["teacher"], outputs["student"])
     report["predictions"] = {
-        "split": spec.dev_name, "task": spec.name,
+        "split": spec.dev_name,
+        "task": spec.name,
         "labels": outputs["teacher"].labels.tolist(),
         "teacher": outputs["teacher"].predicted.tolist(),
         "student": outputs["student"].predicted.tolist(),

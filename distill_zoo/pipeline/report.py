@@ -20,9 +20,17 @@ def format_table(record: RunRecord) -> str:
     for key, fmt in (("params", "{:,}"), ("params_non_embedding", "{:,}"), ("latency_ms_median", "{:.2f}")):
         rows.append((key, fmt.format(getattr(record.teacher, key)), fmt.format(getattr(record.student, key))))
     width = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(r)) for r in rows]
-    footer = f"retention ({main}) = {record.retention:.3f}" if record.retention is not None else f"retention ({main}) undefined"
-    title = (f"{record.task} ({record.eval_split}) | method={record.method} seed={record.seed} "
-             f"init={record.student_init} teacher={record.teacher_entry}")
+    lines = [
+        "  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(r)) for r in rows
+    ]
+    footer = (
+        f"retention ({main}) = {record.retention:.3f}"
+        if record.retention is not None
+        else f"retention ({main}) undefined"
+    )
+    title = (
+        f"{record.task} ({record.eval_split}) | method={record.method} seed={record.seed} "
+        f"init={record.student_init} teacher={record.teacher_entry}"
+    )
     rule = "-" * max(len(line) for line in lines)
     return "\n".join([title, rule, *lines, rule, footer])

@@ -34,7 +34,6 @@ from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
 
 
-
 def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord | None:
     """Run ``cfg.stages``; return the record written to ``results.json`` (None on ranks > 0,
     or when the stages stop before ``eval``)."""
@@ -90,7 +89,12 @@ def _record(
     report: dict[str, Any] = {"agreement": None, "test": None, "predictions": None}
     if ctx.is_task:
         report = evaluate_pair(
-            ctx.teacher_model, student, ctx.datamodule, ctx.tokenizer, cfg.eval.latency_runs, cfg.eval.latency_warmup,
+            ctx.teacher_model,
+            student,
+            ctx.datamodule,
+            ctx.tokenizer,
+            cfg.eval.latency_runs,
+            cfg.eval.latency_warmup,
             test_file=cfg.eval.get("test_file"),
         )
         teacher = ModelReport(path=teacher_path, **report["teacher"])
@@ -102,8 +106,10 @@ def _record(
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     # The rest of the budget (max_steps, limits, accumulation, devices) is in trainer_options.
     budget: dict[str, Any] = {
-        "max_epochs": cfg.trainer.max_epochs, "batch_size": data_cfg.get("batch_size"),
-        "steps_done": steps, "examples_seen": examples_seen,
+        "max_epochs": cfg.trainer.max_epochs,
+        "batch_size": data_cfg.get("batch_size"),
+        "steps_done": steps,
+        "examples_seen": examples_seen,
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
     latency = (teacher.latency_ms_median, student_report.latency_ms_median)

@@ -75,24 +75,26 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
         retained = [r.retention for r in runs if r.retention is not None]
         latencies = [r.student.latency_ms_median for r in runs if r.student.latency_ms_median is not None]
         speedups = [r.speedup for r in runs if r.speedup is not None]
-        rows.append({
-            "task": target,
-            "method": method,
-            "stage": stage if pipeline == "single" else f"{pipeline}/{stage}",
-            "metric": metric,
-            "mean": statistics.fmean(scores) if scores else None,
-            "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-            "n": len(runs),
-            "seeds": sorted(seeds),
-            "retention": statistics.fmean(retained) if retained else None,
-            "teacher": runs[0].teacher.metrics.get(metric) if metric else None,
-            "teacher_entry": runs[0].teacher_entry,
-            "student_init": runs[0].student_init,
-            "steps": sorted({r.budget.get("steps_done") for r in runs}),
-            "params": runs[0].student.params,
-            "latency_ms": statistics.fmean(latencies) if latencies else None,
-            "speedup": statistics.fmean(speedups) if speedups else None,
-        })
+        rows.append(
+            {
+                "task": target,
+                "method": method,
+                "stage": stage if pipeline == "single" else f"{pipeline}/{stage}",
+                "metric": metric,
+                "mean": statistics.fmean(scores) if scores else None,
+                "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "n": len(runs),
+                "seeds": sorted(seeds),
+                "retention": statistics.fmean(retained) if retained else None,
+                "teacher": runs[0].teacher.metrics.get(metric) if metric else None,
+                "teacher_entry": runs[0].teacher_entry,
+                "student_init": runs[0].student_init,
+                "steps": sorted({r.budget.get("steps_done") for r in runs}),
+                "params": runs[0].student.params,
+                "latency_ms": statistics.fmean(latencies) if latencies else None,
+                "speedup": statistics.fmean(speedups) if speedups else None,
+            }
+        )
     return rows
 
 
@@ -106,8 +108,10 @@ def teacher_mismatches(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """A plain-text table, one row per method, plus a warning for tasks with several teachers."""
-    header = (f"{'task':8} {'method':12} {'stage':28} {'metric':8} {'student':>22} {'teacher':>8} {'retention':>9} "
-              f"{'steps':>6} {'params':>11} {'ms':>6} {'speedup':>7}  teacher entry")
+    header = (
+        f"{'task':8} {'method':12} {'stage':28} {'metric':8} {'student':>22} {'teacher':>8} {'retention':>9} "
+        f"{'steps':>6} {'params':>11} {'ms':>6} {'speedup':>7}  teacher entry"
+    )
     lines = [header]
     for r in rows:
         ret = f"{r['retention']:.3f}" if r["retention"] is not None else "-"

@@ -43,19 +43,43 @@ from distill_zoo.training import DistillationModule
 #: Trainer options that cannot change the fine-tuned weights (logging, validation, the
 #: per-run folder); every other trainer option is part of the key. ``max_epochs`` is
 #: neutral because the teacher trains for ``teacher.finetune.max_epochs``.
-TRAINER_NEUTRAL = frozenset({
-    "_target_", "max_epochs", "log_every_n_steps", "enable_checkpointing", "enable_model_summary",
-    "enable_progress_bar", "num_sanity_val_steps", "limit_val_batches", "val_check_interval",
-    "check_val_every_n_epoch", "default_root_dir", "logger", "callbacks", "plugins",
-})
+TRAINER_NEUTRAL = frozenset(
+    {
+        "_target_",
+        "max_epochs",
+        "log_every_n_steps",
+        "enable_checkpointing",
+        "enable_model_summary",
+        "enable_progress_bar",
+        "num_sanity_val_steps",
+        "limit_val_batches",
+        "val_check_interval",
+        "check_val_every_n_epoch",
+        "default_root_dir",
+        "logger",
+        "callbacks",
+        "plugins",
+    }
+)
 #: Data options that cannot change the teacher: where files are, loader workers, the
 #: evaluation split, the run seed (the teacher has its own), the augmentation of the
 #: *student's* data, and the student's subset (the teacher always trains on the original
 #: examples of its own subset, ``teacher.finetune.max_train_samples``, pinned by their digest).
-DATA_NEUTRAL = frozenset({
-    "_target_", "root", "source", "num_workers", "eval_batch_size", "max_eval_samples", "cache_dir", "augment", "seed",
-    "max_train_samples", "subset_seed",
-})
+DATA_NEUTRAL = frozenset(
+    {
+        "_target_",
+        "root",
+        "source",
+        "num_workers",
+        "eval_batch_size",
+        "max_eval_samples",
+        "cache_dir",
+        "augment",
+        "seed",
+        "max_train_samples",
+        "subset_seed",
+    }
+)
 
 
 @dataclass
@@ -88,7 +112,8 @@ def training_options(trainer_cfg: DictConfig) -> dict[str, Any]:
         trainer["devices"] = torch.cuda.device_count() if trainer["accelerator"] in ("cuda", "gpu") else 1
     resolved = ("accelerator", "devices")
     return {
-        k: v for k, v in sorted(trainer.items())
+        k: v
+        for k, v in sorted(trainer.items())
         if k not in TRAINER_NEUTRAL and not (k in defaults and defaults[k] == v and k not in resolved)
     }
 
@@ -167,8 +192,15 @@ def ensure_teacher(
             if rank_zero:
                 tokenizer.save_pretrained(tmp)
                 made = TeacherEntry(final, entry.key, metrics, entry.description)
-                write_json(tmp / "entry.json", {"key": made.key, "metrics": metrics, "description": made.description,
-                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                write_json(
+                    tmp / "entry.json",
+                    {
+                        "key": made.key,
+                        "metrics": metrics,
+                        "description": made.description,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    },
+                )
                 tmp.replace(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

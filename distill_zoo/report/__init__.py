@@ -17,7 +17,23 @@ from distill_zoo.report.rows import Row, Run, build_rows
 from distill_zoo.report.tables import markdown, table_records, terminal_text
 
 __all__ = [
-    "FailedJob", "Report", "Row", "Run", "bootstrap_differences", "build_report", "build_rows", "compare_to_baseline",
-    "find_failed_jobs", "markdown", "paired_bootstrap_ci", "pareto_figure", "pareto_front", "score", "scores_figure",
-    "table_records", "terminal_text", "weighted_scores", "write_report",
+    "FailedJob",
+    "Report",
+    "Row",
+    "Run",
+    "bootstrap_differences",
+    "build_report",
+    "build_rows",
+    "compare_to_baseline",
+    "find_failed_jobs",
+    "markdown",
+    "paired_bootstrap_ci",
+    "pareto_figure",
+    "pareto_front",
+    "score",
+    "scores_figure",
+    "table_records",
+    "terminal_text",
+    "weighted_scores",
+    "write_report",
 ]

@@ -54,9 +54,12 @@ def compare_to_baseline(
             continue
         matches = [b for b in candidates if keys[id(b)] == keys[id(row)]]
         if len(matches) != 1:
-            row.notes.append(_no_baseline(row, baseline, candidates) if not matches else
-                             f"{len(matches)} '{baseline}' rows share this row's teacher/student/budget: "
-                             f"{', '.join(b.label for b in matches)}; no delta")
+            row.notes.append(
+                _no_baseline(row, baseline, candidates)
+                if not matches
+                else f"{len(matches)} '{baseline}' rows share this row's teacher/student/budget: "
+                f"{', '.join(b.label for b in matches)}; no delta"
+            )
             continue
         base = matches[0]
         shared = sorted(set(row.scores) & set(base.scores))
@@ -98,10 +101,14 @@ def _interval(
                 return None
             labels = predictions.labels
             recomputed, recorded = score(metric, labels, predictions.student), run.record.student.metrics[metric]
-            if not (math.isclose(recomputed, recorded, abs_tol=REPRODUCE_TOLERANCE)
-                    or (math.isnan(recomputed) and math.isnan(recorded))):
-                row.notes.append(f"no CI: predictions.json in {run.folder} gives {metric} {recomputed:.6f}, "
-                                 f"its results.json {recorded:.6f}")
+            if not (
+                math.isclose(recomputed, recorded, abs_tol=REPRODUCE_TOLERANCE)
+                or (math.isnan(recomputed) and math.isnan(recorded))
+            ):
+                row.notes.append(
+                    f"no CI: predictions.json in {run.folder} gives {metric} {recomputed:.6f}, "
+                    f"its results.json {recorded:.6f}"
+                )
                 return None
             out.append(predictions.student)
     if missing:
@@ -117,7 +124,9 @@ def _no_baseline(row: Row, baseline: str, candidates: list[Row]) -> str:
     note = f"no baseline '{baseline}' with the same teacher/student/budget"
     same_task = [b for b in candidates if b.task == row.task]
     if same_task:
-        diffs = min((differences(without_method(b.signature), without_method(row.signature)) for b in same_task), key=len)
+        diffs = min(
+            (differences(without_method(b.signature), without_method(row.signature)) for b in same_task), key=len
+        )
         keys = [line.split(": ", 1)[0] for line in diffs]
         note += f" (the nearest differs in {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
     return note

@@ -90,8 +90,11 @@ def bootstrap_differences(
         offsets = n_examples * np.arange(len(indices))[:, None]
         weights = np.bincount((indices + offsets).ravel(), minlength=indices.size).reshape(indices.shape)
         per_seed = np.stack(
-            [weighted_scores(metric, labels, method[s], weights) - weighted_scores(metric, labels, baseline[s], weights)
-             for s in range(n_seeds)],
+            [
+                weighted_scores(metric, labels, method[s], weights)
+                - weighted_scores(metric, labels, baseline[s], weights)
+                for s in range(n_seeds)
+            ],
             axis=1,
         )
         out.append(np.take_along_axis(per_seed, seed_picks, axis=1).mean(1))

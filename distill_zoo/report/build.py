@@ -53,9 +53,12 @@ def build_report(
     rows = build_rows([Run(r, Path(d)) for r, d in zip(found.records, found.run_dirs)], metric)
     compare_to_baseline(rows, baseline, replicates, seed)
     rows.sort(key=lambda r: (r.task, not r.is_baseline, r.label))
-    warnings = [f"{task} rows distil from different teachers {entries}: not one comparison"
-                for task, entries in teacher_mismatches([{"task": r.task, "teacher_entry": r.teacher_entry}
-                                                         for r in rows]).items()]
+    warnings = [
+        f"{task} rows distil from different teachers {entries}: not one comparison"
+        for task, entries in teacher_mismatches(
+            [{"task": r.task, "teacher_entry": r.teacher_entry} for r in rows]
+        ).items()
+    ]
     return Report(rows, find_failed_jobs(*roots), found.unreadable, warnings, baseline, metric, replicates)
 
 

@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m distill_zoo.report",
         description="Compare distillation methods over seeds: mean ± std, gain over a baseline with a paired "
-                    "bootstrap CI, diagnostics, failed jobs, plots.",
+        "bootstrap CI, diagnostics, failed jobs, plots.",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run, sweep, chain or outputs folders")
     p.add_argument("--baseline", default="none", help="the method every row is compared with (default: none)")
@@ -25,8 +25,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where the files go (default: <first DIR>/report)")
     p.add_argument("--pareto-x", choices=("latency", "params"), default="latency", help="cost axis of pareto.png")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (0: no CI)")
-    p.add_argument("--wandb", action="store_true",
-                   help="also log the table and plots to one W&B run (under $WANDB_DIR, else the report folder)")
+    p.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the table and plots to one W&B run (under $WANDB_DIR, else the report folder)",
+    )
     p.add_argument("--wandb-project", default="distill_zoo")
     return p
 
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # An explicit folder: W&B keeps the first run's settings for the whole process otherwise.
         directory = os.environ.get("WANDB_DIR") or str(out)
-        run_dir = log_report(report, {k: paths[k] for k in ("scores", "pareto")}, project=args.wandb_project,
-                             directory=directory)
+        run_dir = log_report(
+            report, {k: paths[k] for k in ("scores", "pareto")}, project=args.wandb_project, directory=directory
+        )
         print(f"W&B run: {run_dir}")
     return 0 if report.rows else 1

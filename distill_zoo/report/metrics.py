@@ -102,8 +102,15 @@ def _binary_mcc_conventions(confusion: np.ndarray, value: np.ndarray, denominato
     tn, fp, fn, tp = (confusion[:, i, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     eps, root = _EPS32, np.sqrt(_EPS32)
     smoothed = np.select(
-        [(fn == 0) & (tn == 0), (fp == 0) & (tn == 0), (tp == 0) & (fn == 0), (tp == 0) & (fp == 0),
-         tp == 0, tn == 0, (fp == 0) | (fn == 0)],
+        [
+            (fn == 0) & (tn == 0),
+            (fp == 0) & (tn == 0),
+            (tp == 0) & (fn == 0),
+            (tp == 0) & (fp == 0),
+            tp == 0,
+            tn == 0,
+            (fp == 0) | (fn == 0),
+        ],
         [root * (tp - fp), root * (tp - fn), root * (tn - fp), root * (tn - fn), tn - fp * fn, tp - fp * fn, tp * tn],
         default=0.0,
     ) / np.sqrt((tp + fp + eps) * (tp + fn + eps) * (tn + fp + eps) * (tn + fn + eps))

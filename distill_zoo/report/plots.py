@@ -20,8 +20,10 @@ from matplotlib.figure import Figure
 from distill_zoo.report.rows import Row
 
 COLOR, BASELINE_COLOR, TEACHER_COLOR = "tab:blue", "tab:orange", "tab:gray"
-COSTS = {"latency": ("latency_ms", "teacher_latency_ms", "student batch-1 CPU latency (ms)"),
-         "params": ("params", "teacher_params", "parameters")}
+COSTS = {
+    "latency": ("latency_ms", "teacher_latency_ms", "student batch-1 CPU latency (ms)"),
+    "params": ("params", "teacher_params", "parameters"),
+}
 
 
 def by_task(rows: list[Row]) -> dict[str, list[Row]]:
@@ -50,15 +52,35 @@ def scores_figure(rows: list[Row]) -> Figure:
     for ax, (task, task_rows) in zip(axes, tasks.items()):
         for x, row in enumerate(task_rows):
             color = BASELINE_COLOR if row.is_baseline else COLOR
-            ax.errorbar(x, row.mean, yerr=row.std, fmt="s", color=color, capsize=5, markersize=7, zorder=3,
-                        label="baseline" if row.is_baseline else "method")
+            ax.errorbar(
+                x,
+                row.mean,
+                yerr=row.std,
+                fmt="s",
+                color=color,
+                capsize=5,
+                markersize=7,
+                zorder=3,
+                label="baseline" if row.is_baseline else "method",
+            )
             values = [row.scores[s] for s in sorted(row.scores)]
-            ax.scatter(x + np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [x], values,
-                       s=14, color="black", alpha=0.6, zorder=4, label="seed")
+            ax.scatter(
+                x + np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [x],
+                values,
+                s=14,
+                color="black",
+                alpha=0.6,
+                zorder=4,
+                label="seed",
+            )
         teachers = sorted({(row.teacher_entry, row.teacher) for row in task_rows if row.teacher is not None}, key=str)
         for entry, value in teachers:
-            ax.axhline(value, color=TEACHER_COLOR, linestyle="--",
-                       label="teacher" if len(teachers) == 1 else f"teacher {entry}")
+            ax.axhline(
+                value,
+                color=TEACHER_COLOR,
+                linestyle="--",
+                label="teacher" if len(teachers) == 1 else f"teacher {entry}",
+            )
         ax.set_xticks(range(len(task_rows)), [_wrap(r.label) for r in task_rows], rotation=30, ha="right")
         for tick, row in zip(ax.get_xticklabels(), task_rows):
             if row.is_baseline:
@@ -96,14 +118,28 @@ def pareto_figure(rows: list[Row], x: str = "latency") -> Figure:
         placed = [r for r in task_rows if getattr(r, cost_field) is not None]
         costs, qualities = [getattr(r, cost_field) for r in placed], [r.mean for r in placed]
         for row, cost, quality in zip(placed, costs, qualities):
-            ax.scatter([cost], [quality], s=40, zorder=3, color=BASELINE_COLOR if row.is_baseline else COLOR,
-                       label="baseline" if row.is_baseline else "method")
+            ax.scatter(
+                [cost],
+                [quality],
+                s=40,
+                zorder=3,
+                color=BASELINE_COLOR if row.is_baseline else COLOR,
+                label="baseline" if row.is_baseline else "method",
+            )
         for row, cost, quality in zip(placed, costs, qualities):
             ax.annotate(_wrap(row.label), (cost, quality), textcoords="offset points", xytext=(5, 4), fontsize=8)
         front = pareto_front(costs, qualities)
         if front:
-            ax.plot([costs[i] for i in front], [qualities[i] for i in front], color=COLOR, alpha=0.6, marker="o",
-                    markersize=11, markerfacecolor="none", label="Pareto front")
+            ax.plot(
+                [costs[i] for i in front],
+                [qualities[i] for i in front],
+                color=COLOR,
+                alpha=0.6,
+                marker="o",
+                markersize=11,
+                markerfacecolor="none",
+                label="Pareto front",
+            )
         # One star per teacher entry, at the mean of its cost as measured beside each row's
         # students (every run times its teacher again; the spread is timing noise).
         teachers: dict[str, list[tuple[float, float]]] = defaultdict(list)

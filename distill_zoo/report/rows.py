@@ -132,8 +132,11 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
     notes = _test_notes([r.test for r in records if r.test], len(records))
     if metric is not None and len(scored) < len(records):
         missing = sorted(set(seeds) - set(scores))
-        notes.insert(0, f"no {metric!r} in the results of seed(s) {missing} "
-                        f"(they report {', '.join(sorted(records[seeds.index(missing[0])].student.metrics))})")
+        notes.insert(
+            0,
+            f"no {metric!r} in the results of seed(s) {missing} "
+            f"(they report {', '.join(sorted(records[seeds.index(missing[0])].student.metrics))})",
+        )
     values = list(scores.values())
     tests = [r.test for r in records if r.test]
     pipeline, stage = first.stage.pipeline, first.stage.name

@@ -14,10 +14,40 @@ if TYPE_CHECKING:
     from distill_zoo.report.build import Report
 
 #: Columns before the loss terms, and after them; the loss terms (``loss``, ``loss_<term>``) sit between.
-LEADING = ("task", "method", "n", "mean", "std", "teacher", "retention", "delta", "ci_low", "ci_high",
-           "params", "latency_ms", "speedup", "agreement", "teacher_ece", "student_ece")
-TRAILING = ("test_mean", "test_teacher", "seeds", "scores", "steps", "teacher_entry", "student_init", "stage",
-            "metric", "method_name", "is_baseline", "teacher_params", "teacher_latency_ms", "note")
+LEADING = (
+    "task",
+    "method",
+    "n",
+    "mean",
+    "std",
+    "teacher",
+    "retention",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "params",
+    "latency_ms",
+    "speedup",
+    "agreement",
+    "teacher_ece",
+    "student_ece",
+)
+TRAILING = (
+    "test_mean",
+    "test_teacher",
+    "seeds",
+    "scores",
+    "steps",
+    "teacher_entry",
+    "student_init",
+    "stage",
+    "metric",
+    "method_name",
+    "is_baseline",
+    "teacher_params",
+    "teacher_latency_ms",
+    "note",
+)
 
 
 def columns(rows: list[Row]) -> list[str]:
@@ -117,8 +147,10 @@ def markdown_table(rows: list[Row], cells: dict[str, Callable[[Row], str]]) -> s
     """A Markdown (pipe) table, one line per row; numbers right-aligned."""
     lines = [[name for name in cells]] + [[cell(row).replace("|", "\\|") for cell in cells.values()] for row in rows]
     width = [max(len(line[i]) for line in lines) for i in range(len(cells))]
-    text = ["| " + " | ".join(c.ljust(w) for c, w in zip(lines[0], width)) + " |",
-            "|" + "|".join("-" * (w + 2) for w in width) + "|"]
+    text = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(lines[0], width)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in width) + "|",
+    ]
     text += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, width)) + " |" for line in lines[1:]]
     return "\n".join(text)
 
@@ -130,7 +162,9 @@ def _lists(report: Report) -> list[str]:
         lines += ["", "Notes:"] + [f"- {row.task} / {row.label}: {note}" for row, note in notes]
     lines += [f"WARNING: {warning}" for warning in report.warnings]
     if report.failed:
-        lines += ["", f"Failed or missing jobs ({len(report.failed)}):"] + [f"- {f.path}: {f.reason}" for f in report.failed]
+        lines += ["", f"Failed or missing jobs ({len(report.failed)}):"] + [
+            f"- {f.path}: {f.reason}" for f in report.failed
+        ]
     if report.unreadable:
         lines += ["", "Unreadable results:"] + [f"- {path}: {why}" for path, why in report.unreadable]
     return lines
@@ -138,18 +172,34 @@ def _lists(report: Report) -> list[str]:
 
 def _header(report: Report) -> str:
     metric = report.metric or "the task's main metric"
-    ci = (f"95% CI: paired bootstrap over seeds and dev examples, {report.replicates} replicates"
-          if report.replicates else "no bootstrap")
-    return (f"Student dev score ({metric}), mean ± sample std over seeds; "
-            f"delta = mean over shared seeds of (row - '{report.baseline}') ({ci}).")
+    ci = (
+        f"95% CI: paired bootstrap over seeds and dev examples, {report.replicates} replicates"
+        if report.replicates
+        else "no bootstrap"
+    )
+    return (
+        f"Student dev score ({metric}), mean ± sample std over seeds; "
+        f"delta = mean over shared seeds of (row - '{report.baseline}') ({ci})."
+    )
 
 
 def markdown(report: Report) -> str:
     """``summary.md``: the comparison, the diagnostics, notes, failed jobs."""
-    return "\n".join([
-        "# Distillation report", "", _header(report), "", markdown_table(report.rows, MAIN), "",
-        "## Diagnostics", "", markdown_table(report.rows, _diagnostics(report.rows)), *_lists(report), "",
-    ])
+    return "\n".join(
+        [
+            "# Distillation report",
+            "",
+            _header(report),
+            "",
+            markdown_table(report.rows, MAIN),
+            "",
+            "## Diagnostics",
+            "",
+            markdown_table(report.rows, _diagnostics(report.rows)),
+            *_lists(report),
+            "",
+        ]
+    )
 
 
 def terminal_text(report: Report) -> str:

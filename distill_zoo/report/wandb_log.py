@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from distill_zoo.report.build import Report
 
 
-def log_report(report: Report, images: dict[str, Path], project: str = "distill_zoo", directory: str | None = None) -> str:
+def log_report(
+    report: Report, images: dict[str, Path], project: str = "distill_zoo", directory: str | None = None
+) -> str:
     """Log ``report``'s table as a ``wandb.Table`` and ``images`` as ``wandb.Image`` in one
     run of ``job_type="report"``; return the run's folder.
 
@@ -23,12 +25,19 @@ def log_report(report: Report, images: dict[str, Path], project: str = "distill_
 
     names = columns(report.rows)
     run = wandb.init(
-        project=project, job_type="report", mode=os.environ.get("WANDB_MODE") or "offline", dir=directory,
+        project=project,
+        job_type="report",
+        mode=os.environ.get("WANDB_MODE") or "offline",
+        dir=directory,
         config={"baseline": report.baseline, "metric": report.metric, "bootstrap": report.replicates},
     )
     try:
-        table = wandb.Table(columns=names, data=[[_cell(record[c]) for c in names] for record in table_records(report.rows)])
-        run.log({"report/summary": table, **{f"report/{name}": wandb.Image(str(path)) for name, path in images.items()}})
+        table = wandb.Table(
+            columns=names, data=[[_cell(record[c]) for c in names] for record in table_records(report.rows)]
+        )
+        run.log(
+            {"report/summary": table, **{f"report/{name}": wandb.Image(str(path)) for name, path in images.items()}}
+        )
         return str(Path(run.dir).parent)
     finally:
         run.finish()

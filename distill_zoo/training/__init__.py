@@ -5,4 +5,11 @@ from distill_zoo.training.module import DistillationModule
 from distill_zoo.training.phases import FineTunePhase, PhaseSchedule
 from distill_zoo.training.progressive import ProgressiveTransfer
 
-__all__ = ["DistillationModule", "FineTunePhase", "PhaseSchedule", "ProgressiveTransfer", "build_metrics", "predictions"]
+__all__ = [
+    "DistillationModule",
+    "FineTunePhase",
+    "PhaseSchedule",
+    "ProgressiveTransfer",
+    "build_metrics",
+    "predictions",
+]

@@ -89,9 +89,7 @@ class DistillationModule(L.LightningModule):
         batch_size = batch["input_ids"].shape[0]
         self.examples_seen += batch_size
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
-        self.log_dict(
-            {f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=batch_size
-        )
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=batch_size)
         if self.gradnorm_every_n_steps and self.global_step % self.gradnorm_every_n_steps == 0:
             self.log_dict(self.term_gradient_norms(terms), batch_size=batch_size)
         return terms["loss"]

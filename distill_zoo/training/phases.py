@@ -24,7 +24,9 @@ def split_steps(total: int, shares: Sequence[float]) -> list[int]:
     if any(s <= 0 for s in shares):
         raise ConfigError(f"phase shares must be > 0, got {list(shares)}")
     if total < len(shares):
-        raise ConfigError(f"{len(shares)} training phases need at least {len(shares)} optimiser steps, the run has {total}")
+        raise ConfigError(
+            f"{len(shares)} training phases need at least {len(shares)} optimiser steps, the run has {total}"
+        )
     scale = total / sum(shares)
     exact = [s * scale for s in shares]
     budget = [max(1, int(x)) for x in exact]
@@ -105,7 +107,9 @@ class FineTunePhase(PhaseSchedule):
     def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
         objective = pl_module.objective
         if not hasattr(objective, "phase"):
-            raise ConfigError(f"callbacks=finetune_phase needs an objective with phases, not {type(objective).__name__}")
+            raise ConfigError(
+                f"callbacks=finetune_phase needs an objective with phases, not {type(objective).__name__}"
+            )
         head = [t for t in objective.head_terms if objective.active(t)]
         transfer = [t for t, w in objective.weights.items() if w and t not in objective.head_terms]
         if not head or not transfer:

@@ -40,7 +40,9 @@ class ProgressiveTransfer(PhaseSchedule):
     def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
         objective = pl_module.objective
         if not hasattr(objective, "layer_phases"):
-            raise ConfigError(f"progressive transfer needs an objective with layer phases, not {type(objective).__name__}")
+            raise ConfigError(
+                f"progressive transfer needs an objective with layer phases, not {type(objective).__name__}"
+            )
         layers = objective.layer_phases()
         self.base_lrs = list(trainer.lr_scheduler_configs[0].scheduler.base_lrs)
         if not objective.trains_head:  # a corpus run or an intermediate stage: no prediction phase

@@ -76,7 +76,11 @@ def test_replacement_rate_is_p(mlm, tokenizer):
 
 
 def test_sentence_pairs_change_one_text_per_copy(mlm, tokenizer):
-    example = {"sentence1": "the plot is clever and fresh", "sentence2": "critics praised the clever script", "label": 1}
+    example = {
+        "sentence1": "the plot is clever and fresh",
+        "sentence2": "critics praised the clever script",
+        "label": 1,
+    }
     out = Augmenter(mlm, tokenizer, copies=4, p=0.6, top_k=3).augment([example], ("sentence1", "sentence2"))
     assert out[0] == example
     copies = out[1:]
@@ -119,8 +123,14 @@ def test_datamodule_distils_on_augmented_data_but_fine_tunes_the_teacher_on_the_
     folder = tmp_path / "mlm"
     mlm.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    dm = GlueDataModule("sst2", root=str(shared_data), max_train_samples=6, max_eval_samples=4,
-                        augment={"mlm": str(folder), "copies": 2, "p": 0.4, "top_k": 5}, cache_dir=str(tmp_path))
+    dm = GlueDataModule(
+        "sst2",
+        root=str(shared_data),
+        max_train_samples=6,
+        max_eval_samples=4,
+        augment={"mlm": str(folder), "copies": 2, "p": 0.4, "top_k": 5},
+        cache_dir=str(tmp_path),
+    )
     dm.set_tokenizer(tokenizer)
     dm.setup("fit")
     assert 6 < len(dm.train_dataloader().dataset) <= 6 * 3

@@ -18,8 +18,9 @@ def tokenizer():
 
 
 def make(tmp_path, shared_data, tokenizer, **kw):
-    dm = CorpusDataModule(path=str(shared_data / "corpus" / "rt_snippets.txt"), max_lines=300,
-                          cache_dir=str(tmp_path / "cache"), **kw)
+    dm = CorpusDataModule(
+        path=str(shared_data / "corpus" / "rt_snippets.txt"), max_lines=300, cache_dir=str(tmp_path / "cache"), **kw
+    )
     dm.set_tokenizer(tokenizer)
     dm.setup()
     return dm
@@ -74,8 +75,16 @@ def same_lines(tmp_path, tokenizer, seed=0, num_workers=0):
     """A corpus of 48 identical lines: every batch holds the same ids, so only the masks can differ."""
     corpus = tmp_path / "same.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog while the cat sleeps in the sun\n" * 48)
-    dm = CorpusDataModule(path=str(corpus), pack=False, max_length=32, batch_size=8, seed=seed,
-                          num_workers=num_workers, cache_dir=str(tmp_path / "cache"), masking={"mode": "uniform"})
+    dm = CorpusDataModule(
+        path=str(corpus),
+        pack=False,
+        max_length=32,
+        batch_size=8,
+        seed=seed,
+        num_workers=num_workers,
+        cache_dir=str(tmp_path / "cache"),
+        masking={"mode": "uniform"},
+    )
     dm.set_tokenizer(tokenizer)
     dm.setup()
     return dm
@@ -123,8 +132,15 @@ def test_lightning_sets_the_epoch_before_workers_start(tmp_path, tokenizer):
 
     dm = same_lines(tmp_path, tokenizer, num_workers=2)
     recorder = Recorder()
-    L.Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-              enable_progress_bar=False, enable_model_summary=False).fit(recorder, datamodule=dm)
+    L.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(recorder, datamodule=dm)
     (e0, a), (_, b), (e1, c), _ = recorder.seen
     assert (e0, e1) == (0, 1)
     assert not torch.equal(a, b), "two workers, two streams"

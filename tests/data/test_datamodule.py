@@ -45,7 +45,9 @@ def test_subset_is_the_same_for_every_run(shared_data):
 
 
 def test_batches_are_padded_and_labelled(shared_data):
-    dm = GlueDataModule("stsb", root=str(shared_data), max_train_samples=16, max_eval_samples=8, batch_size=4, max_length=24)
+    dm = GlueDataModule(
+        "stsb", root=str(shared_data), max_train_samples=16, max_eval_samples=8, batch_size=4, max_length=24
+    )
     dm.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
@@ -70,7 +72,9 @@ def test_hub_rows_are_renamed_to_the_task_fields(monkeypatch):
     def fake_load_dataset(path, name):
         calls.append((path, name))
         rows = {"question": ["why?", "how?"], "sentence": ["because.", "so."], "label": [0, 1], "idx": [0, 1]}
-        return datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows), "validation": datasets.Dataset.from_dict(rows)})
+        return datasets.DatasetDict(
+            {"train": datasets.Dataset.from_dict(rows), "validation": datasets.Dataset.from_dict(rows)}
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     dm = GlueDataModule("qnli")

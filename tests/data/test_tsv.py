@@ -36,7 +36,9 @@ def test_first_rows_match_the_files(shared_data):
 
 def test_glue_original_layouts(tmp_path):
     rte = tmp_path / "rte.tsv"
-    rte.write_text("index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tA man rests.\tentailment\n1\tA.\tB.\tnot_entailment\n")
+    rte.write_text(
+        "index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tA man rests.\tentailment\n1\tA.\tB.\tnot_entailment\n"
+    )
     assert [ex["label"] for ex in read_glue_tsv(rte, get_task("rte"))] == [0, 1]
     cola = tmp_path / "cola.tsv"
     cola.write_text("gj04\t1\t\tThe sailors rode the breeze clear of the rocks.\ngj04\t0\t*\tThe more books.\n")

@@ -49,13 +49,22 @@ class Interleaved(torch.utils.data.Sampler):
 def main(devices: int, global_batch: int, out: str) -> None:
     L.seed_everything(0)
     module = DistillationModule(
-        student=tiny_bert(seed=1), objective=KDObjective(alpha=0.7), teacher=tiny_bert(seed=2),
+        student=tiny_bert(seed=1),
+        objective=KDObjective(alpha=0.7),
+        teacher=tiny_bert(seed=2),
         optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
     )
     trainer = L.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", max_steps=4,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        gradient_clip_val=1.0, use_distributed_sampler=False,
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        max_steps=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        use_distributed_sampler=False,
     )
     data = examples()
     loader = DataLoader(data, batch_size=global_batch // devices, sampler=Interleaved(len(data)))

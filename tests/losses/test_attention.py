@@ -123,7 +123,9 @@ def test_student_gradients_match_closed_forms():
     torch.testing.assert_close(student_gradient(attention_mse, s, t, mask), mse, rtol=1e-10, atol=1e-14)
     keys = m[:, None, None, :].expand_as(s)
     reference = 2 * (s - t) * keys / s.numel()
-    torch.testing.assert_close(student_gradient(attention_mse, s, t, mask, "reference"), reference, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        student_gradient(attention_mse, s, t, mask, "reference"), reference, rtol=1e-10, atol=1e-14
+    )
 
 
 def test_head_mismatch_is_an_error():
@@ -142,8 +144,13 @@ def slow_relation_kl(xs, xt, heads, mask):
                 rows = []
                 for x in (xs, xt):
                     d = x.shape[-1] // heads
-                    chunk = lambda i: x[b, i, a * d:(a + 1) * d].tolist()  # noqa: E731
-                    rows.append(slow_softmax([sum(u * v for u, v in zip(chunk(q), chunk(k))) / math.sqrt(d) for k in keys]))
+
+                    def chunk(i, x=x, b=b, a=a, d=d):
+                        return x[b, i, a * d : (a + 1) * d].tolist()
+
+                    rows.append(
+                        slow_softmax([sum(u * v for u, v in zip(chunk(q), chunk(k))) / math.sqrt(d) for k in keys])
+                    )
                 ps, pt = rows
                 total += sum(p * (math.log(p) - math.log(r)) for p, r in zip(pt, ps))
                 count += 1
@@ -175,7 +182,10 @@ def test_hidden_mse_reference_reduction_includes_padding():
 
 def test_padding_length_does_not_change_relation_kl():
     g = torch.Generator().manual_seed(9)
-    xs, xt = torch.randn(2, 4, 8, generator=g, dtype=torch.float64), torch.randn(2, 4, 12, generator=g, dtype=torch.float64)
+    xs, xt = (
+        torch.randn(2, 4, 8, generator=g, dtype=torch.float64),
+        torch.randn(2, 4, 12, generator=g, dtype=torch.float64),
+    )
     mask = ragged(2, 4, 6)
     longer = torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], 1)
     pad_s, pad_t = torch.randn(2, 3, 8, dtype=torch.float64) * 50, torch.randn(2, 3, 12, dtype=torch.float64) * 50

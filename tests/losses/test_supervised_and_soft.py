@@ -52,7 +52,9 @@ def test_hidden_mse_matches_loop_with_padding():
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
     values = [
         sum((s[b, i, d] - t[b, i, d]).item() ** 2 for d in range(3)) / 3
-        for b in range(2) for i in range(4) if mask[b, i]
+        for b in range(2)
+        for i in range(4)
+        if mask[b, i]
     ]
     assert hidden_mse(s, t, mask).item() == pytest.approx(sum(values) / len(values), rel=1e-10)
 

@@ -30,7 +30,7 @@ def test_scores_and_qkv_match_manual_recomputation_from_layer_weights():
             d = 32 // 4
             for b in range(4):
                 for head in range(4):
-                    qs, ks = q[b, :, head * d:(head + 1) * d], k[b, :, head * d:(head + 1) * d]
+                    qs, ks = q[b, :, head * d : (head + 1) * d], k[b, :, head * d : (head + 1) * d]
                     manual[b, head] = qs @ ks.T / math.sqrt(d)
             torch.testing.assert_close(out.scores[1], manual, rtol=1e-4, atol=1e-5)
 

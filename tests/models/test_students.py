@@ -27,20 +27,26 @@ def test_layer_selection_copies_exactly_the_chosen_layers():
     assert encoder_dims(student.config).num_layers == 3
     t_layers, s_layers = transformer_layers(teacher), transformer_layers(student)
     for s_index, t_index in enumerate([0, 2, 5]):
-        for (name, s_param), (_, t_param) in zip(s_layers[s_index].named_parameters(), t_layers[t_index].named_parameters()):
+        for (name, s_param), (_, t_param) in zip(
+            s_layers[s_index].named_parameters(), t_layers[t_index].named_parameters()
+        ):
             assert torch.equal(s_param, t_param), name
     t_state, s_state = teacher.state_dict(), student.state_dict()
     for key in ("bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight", "classifier.weight"):
         assert torch.equal(t_state[key], s_state[key])
     # A copy, not shared storage: training the student leaves the teacher alone.
-    assert s_state["bert.embeddings.word_embeddings.weight"].data_ptr() != t_state["bert.embeddings.word_embeddings.weight"].data_ptr()
+    assert (
+        s_state["bert.embeddings.word_embeddings.weight"].data_ptr()
+        != t_state["bert.embeddings.word_embeddings.weight"].data_ptr()
+    )
 
 
 def test_explicit_layers_and_bad_layers():
     teacher = tiny_bert(num_layers=4)
     student = from_teacher_layers(teacher, 2, layers=[1, 3])
     torch.testing.assert_close(
-        transformer_layers(student)[1].attention.self.query.weight, transformer_layers(teacher)[3].attention.self.query.weight
+        transformer_layers(student)[1].attention.self.query.weight,
+        transformer_layers(teacher)[3].attention.self.query.weight,
     )
     with pytest.raises(ConfigError, match=r"0\.\.3"):
         from_teacher_layers(teacher, 2, layers=[4])
@@ -119,8 +125,10 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
     student = distilbert_student(teacher, num_labels=2).eval()
     assert isinstance(student, DistilBertForMaskedLM) and student.config.n_layers == 2
     assert not any("token_type" in k for k in student.state_dict())
-    assert torch.equal(student.state_dict()["distilbert.transformer.layer.1.ffn.lin1.weight"],
-                       teacher.state_dict()["bert.encoder.layer.3.intermediate.dense.weight"])
+    assert torch.equal(
+        student.state_dict()["distilbert.transformer.layer.1.ffn.lin1.weight"],
+        teacher.state_dict()["bert.encoder.layer.3.intermediate.dense.weight"],
+    )
     # With token types all 0, the DistilBERT copy computes what the layer-selected BERT computes.
     bert_copy = from_teacher_layers(teacher, num_labels=2).eval()
     batch = padded_batch()
@@ -128,7 +136,9 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
     with torch.no_grad():
         expected = bert_copy(**inputs, token_type_ids=torch.zeros_like(batch["input_ids"])).logits
         # BERT adds token-type embedding 0 to every position; fold it in to compare exactly.
-        student.distilbert.embeddings.position_embeddings.weight += teacher.bert.embeddings.token_type_embeddings.weight[0]
+        student.distilbert.embeddings.position_embeddings.weight += (
+            teacher.bert.embeddings.token_type_embeddings.weight[0]
+        )
         got = student(**inputs).logits
     real = batch["attention_mask"].bool()
     torch.testing.assert_close(got[real], expected[real], rtol=1e-4, atol=1e-4)
@@ -146,5 +156,7 @@ def test_a_previous_student_with_another_label_count_gets_a_fresh_head(tmp_path)
     for labels in (1, 3):
         student = from_pretrained(saved, labels, str(tmp_path / "general"))
         assert student.config.num_labels == labels and student.classifier.out_features == labels
-        assert torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
-                           saved.bert.encoder.layer[0].attention.self.query.weight)
+        assert torch.equal(
+            student.bert.encoder.layer[0].attention.self.query.weight,
+            saved.bert.encoder.layer[0].attention.self.query.weight,
+        )

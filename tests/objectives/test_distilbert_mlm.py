@@ -44,12 +44,18 @@ def slow_kd(student, teacher, T, positions) -> float:
 
 
 def slow_mlm(student, labels) -> float:
-    values = [-log_softmax(student[b, i].tolist())[y] for b in range(labels.shape[0])
-              for i in range(labels.shape[1]) if (y := int(labels[b, i])) != -100]
+    values = [
+        -log_softmax(student[b, i].tolist())[y]
+        for b in range(labels.shape[0])
+        for i in range(labels.shape[1])
+        if (y := int(labels[b, i])) != -100
+    ]
     return sum(values) / len(values)
 
 
-@pytest.mark.parametrize(("kd_positions", "positions"), [("all", MASK.tolist()), ("masked", (MLM_LABELS != -100).tolist())])
+@pytest.mark.parametrize(
+    ("kd_positions", "positions"), [("all", MASK.tolist()), ("masked", (MLM_LABELS != -100).tolist())]
+)
 def test_loss_kd_is_t_squared_kl_teacher_to_student_over_counted_positions(kd_positions, positions):
     s, t = logits(0.5, 0), logits(4.0, 1)  # flat student, peaked teacher: KL(t‖s) ≠ KL(s‖t)
     obj = DistilBERTMLMObjective(weights={"cos": 0.0}, temperature=2.0, kd_positions=kd_positions)
@@ -63,7 +69,9 @@ def test_loss_kd_is_t_squared_kl_teacher_to_student_over_counted_positions(kd_po
 
 def test_kd_positions_change_which_tokens_count():
     s, t = logits(0.5, 0), logits(4.0, 1)
-    every = DistilBERTMLMObjective(weights={"mlm": 0.0, "cos": 0.0})(features(s), features(t), {"mlm_labels": MLM_LABELS})
+    every = DistilBERTMLMObjective(weights={"mlm": 0.0, "cos": 0.0})(
+        features(s), features(t), {"mlm_labels": MLM_LABELS}
+    )
     masked = DistilBERTMLMObjective(weights={"mlm": 0.0, "cos": 0.0}, kd_positions="masked")(
         features(s), features(t), {"mlm_labels": MLM_LABELS}
     )

@@ -34,7 +34,9 @@ def test_an_explicit_list_equal_to_uniform_gives_the_uniform_pairs():
 
 
 BAD_LISTS = [
-    pytest.param([2, 4, 6], r"\[6\] out of range 0\.\.5.*layers are 0-based: did you mean \[1, 3, 5\]\?", id="counted-from-1"),
+    pytest.param(
+        [2, 4, 6], r"\[6\] out of range 0\.\.5.*layers are 0-based: did you mean \[1, 3, 5\]\?", id="counted-from-1"
+    ),
     pytest.param([0, 3, 6], r"\[6\] out of range 0\.\.5.*embedding output is never listed", id="past-the-end"),
     pytest.param([-1, 2, 4], r"\[-1\] out of range 0\.\.5", id="negative"),
     pytest.param([1, 1, 5], r"repeats layer\(s\) \[1\]; list each layer once", id="duplicate"),

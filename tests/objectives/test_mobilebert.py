@@ -30,7 +30,9 @@ def test_all_terms_at_once_without_a_schedule():
     mask = batch["attention_mask"]
     at = attention_kl(s.scores[0], t.scores[1], mask) + attention_kl(s.scores[1], t.scores[3], mask)
     assert out["loss_at"].item() == pytest.approx(at.item(), rel=1e-5)
-    fmt = sum(layer_norm_mse(obj.projections[i](s.hidden(a + 1)), t.hidden(b + 1), mask) for i, (a, b) in enumerate(obj.pairs))
+    fmt = sum(
+        layer_norm_mse(obj.projections[i](s.hidden(a + 1)), t.hidden(b + 1), mask) for i, (a, b) in enumerate(obj.pairs)
+    )
     assert out["loss_fmt"].item() == pytest.approx(fmt.item(), rel=1e-5)
 
 

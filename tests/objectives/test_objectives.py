@@ -14,7 +14,9 @@ from distill_zoo.objectives import DistilBERTObjective, KDObjective, SupervisedO
 
 def features(logits, hidden=None, mask=None) -> EncoderFeatures:
     mask = mask if mask is not None else torch.ones(logits.shape[0], 5, dtype=torch.long)
-    return EncoderFeatures(attention_mask=mask, num_layers=2, logits=logits, hidden_states={2: hidden} if hidden is not None else {})
+    return EncoderFeatures(
+        attention_mask=mask, num_layers=2, logits=logits, hidden_states={2: hidden} if hidden is not None else {}
+    )
 
 
 def test_kd_combines_soft_and_hard_terms_with_alpha():

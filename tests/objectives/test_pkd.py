@@ -43,7 +43,9 @@ def test_terms_match_the_losses_on_mapped_cls_states():
     assert out["loss_kd"].item() == pytest.approx(0.3 * kl_div(s.logits, t.logits, 4.0).item(), rel=1e-5)
     assert out["loss_task"].item() == pytest.approx(0.7 * task_loss(s.logits, batch["labels"]).item(), rel=1e-5)
     assert set(out) == {"loss", "loss_kd", "loss_task", "loss_pt"}
-    assert out["loss"].item() == pytest.approx(sum(out[k].item() for k in ("loss_kd", "loss_task", "loss_pt")), rel=1e-6)
+    assert out["loss"].item() == pytest.approx(
+        sum(out[k].item() for k in ("loss_kd", "loss_task", "loss_pt")), rel=1e-6
+    )
 
 
 def test_last_map_and_reference_reduction():
@@ -120,14 +122,24 @@ def test_regression_soft_term_is_mse_to_the_teacher(soft_loss):
         pytest.param((4, 32), (2, 32), {}, "no deeper than its teacher", id="deeper-student"),
         pytest.param((1, 32), (2, 32), {}, "1-layer student has none.*method.beta=0", id="one-layer-student"),
         pytest.param((2, 16), (4, 32), {}, "16 wide and the teacher 32.*method.beta=0", id="width"),
-        pytest.param((4, 32), (6, 32), {}, "layer_map=skip needs.*multiple of the student depth", id="skip-not-dividing"),
-        pytest.param((3, 32), (6, 32), {"layer_map": [1, 3, 5]}, "one 0-based teacher layer per student layer but the last", id="list-length"),
+        pytest.param(
+            (4, 32), (6, 32), {}, "layer_map=skip needs.*multiple of the student depth", id="skip-not-dividing"
+        ),
+        pytest.param(
+            (3, 32),
+            (6, 32),
+            {"layer_map": [1, 3, 5]},
+            "one 0-based teacher layer per student layer but the last",
+            id="list-length",
+        ),
         pytest.param((3, 32), (6, 32), {"layer_map": [2, 6]}, r"did you mean \[1, 5\]", id="list-from-1"),
     ],
 )
 def test_impossible_pairs_fail_before_training(student, teacher, kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        PKDObjective(**kwargs).configure(EncoderDims(student[0], student[1], 2, 64), EncoderDims(teacher[0], teacher[1], 2, 64))
+        PKDObjective(**kwargs).configure(
+            EncoderDims(student[0], student[1], 2, 64), EncoderDims(teacher[0], teacher[1], 2, 64)
+        )
 
 
 def test_bad_options_are_config_errors():
@@ -147,7 +159,9 @@ def test_config_composes_with_its_options(tmp_path):
     obj = build_objective(compose(["method=pkd"], tmp_path))
     assert isinstance(obj, PKDObjective) and obj.weights == {"kd": 0.5, "task": 0.5, "pt": 0.1}
     assert (obj.temperature, obj.layer_map, obj.soft_loss, obj.reduction) == (5.0, "skip", "kd", "sum")
-    obj = build_objective(compose(["method=pkd", "method.soft_loss=soft_ce", "method.layer_map=[1,3]", "method.beta=2"], tmp_path))
+    obj = build_objective(
+        compose(["method=pkd", "method.soft_loss=soft_ce", "method.layer_map=[1,3]", "method.beta=2"], tmp_path)
+    )
     obj.configure(EncoderDims(3, 32, 2, 64), EncoderDims(6, 32, 2, 64))
     assert obj.pairs == [(0, 1), (1, 3)] and obj.weights == {"soft_ce": 0.5, "task": 0.5, "pt": 2.0}
 

@@ -17,7 +17,25 @@ METHODS = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml"))
 #: Every term name a method may use (README, "Methods"); each names one formula:
 #: kd = T²·KL(teacher ‖ student) of logits (MSE to the teacher for regression),
 #: soft_ce = TinyBERT's soft cross-entropy, task = loss on gold labels, pt = PKD's patient loss, ...
-VOCABULARY = {"kd", "soft_ce", "task", "mlm", "cos", "embd", "attn", "hidn", "fmt", "at", "vr", "qq", "kk", "vv", "mean", "var", "pt"}
+VOCABULARY = {
+    "kd",
+    "soft_ce",
+    "task",
+    "mlm",
+    "cos",
+    "embd",
+    "attn",
+    "hidn",
+    "fmt",
+    "at",
+    "vr",
+    "qq",
+    "kk",
+    "vv",
+    "mean",
+    "var",
+    "pt",
+}
 
 #: Each method config with every one of its terms switched on (tiny models: width 32, 2 heads).
 CASES = {
@@ -60,7 +78,11 @@ def shared_batch() -> dict[str, torch.Tensor]:
 def run(obj, models, batch):
     student, teacher = models
     obj.configure(student.dims, teacher.dims)
-    out = obj(student(batch, obj.student_request()), teacher(batch, obj.teacher_request()) if obj.needs_teacher else None, batch)
+    out = obj(
+        student(batch, obj.student_request()),
+        teacher(batch, obj.teacher_request()) if obj.needs_teacher else None,
+        batch,
+    )
     request = FeatureRequest(logits=True, hidden_states=(-1,))
     return out, student(batch, request), teacher(batch, request)
 
@@ -79,8 +101,11 @@ def test_each_name_is_the_same_formula_in_every_method(case, tmp_path, classifie
     assert logged <= VOCABULARY and logged == {k for k, w in obj.weights.items() if w}, (case, sorted(logged))
     mask = batch["attention_mask"]
     reference = {
-        "kd": lambda: kl_div(s.logits, t.logits, obj.temperature, mask) if obj.vocabulary_logits
-        else logit_kd(s.logits, t.logits, obj.temperature),
+        "kd": lambda: (
+            kl_div(s.logits, t.logits, obj.temperature, mask)
+            if obj.vocabulary_logits
+            else logit_kd(s.logits, t.logits, obj.temperature)
+        ),
         "soft_ce": lambda: soft_cross_entropy(s.logits, t.logits, obj.temperature),
         "task": lambda: task_loss(s.logits, batch["labels"]),
         "cos": lambda: cosine_loss(s.hidden(-1), t.hidden(-1), mask),

@@ -103,7 +103,9 @@ def test_reference_reduction_divides_soft_ce_by_the_number_of_classes():
     student.model.config.num_labels = teacher.model.config.num_labels = 3
     batch = padded_batch(num_labels=3)
     valid = losses(TinyBERTObjective(stage="prediction"), student, teacher, batch)["loss_soft_ce"]
-    reference = losses(TinyBERTObjective(stage="prediction", reduction="reference"), student, teacher, batch)["loss_soft_ce"]
+    reference = losses(TinyBERTObjective(stage="prediction", reduction="reference"), student, teacher, batch)[
+        "loss_soft_ce"
+    ]
     request = TinyBERTObjective(stage="prediction").student_request()
     s, t = student(batch, request).logits, teacher(batch, request).logits
     assert s.shape[-1] == 3
@@ -121,8 +123,10 @@ def test_reference_reduction_reaches_the_hidden_and_attention_mses():
     batch = padded_batch()
     mask = batch["attention_mask"].double()
     assert (mask == 0).any()
-    out = {r: losses(TinyBERTObjective(stage="intermediate", reduction=r), student, teacher, batch)
-           for r in ("valid", "reference")}
+    out = {
+        r: losses(TinyBERTObjective(stage="intermediate", reduction=r), student, teacher, batch)
+        for r in ("valid", "reference")
+    }
     obj = TinyBERTObjective(stage="intermediate")
     obj.configure(student.dims, teacher.dims)
     s, t = student(batch, obj.student_request()), teacher(batch, obj.teacher_request())
@@ -148,4 +152,6 @@ def test_reference_reduction_reaches_the_hidden_and_attention_mses():
         for term, value in expected.items():
             assert out[reduction][f"loss_{term}"].item() == pytest.approx(value.item(), rel=1e-5), (reduction, term)
     for term in ("embd", "hidn", "attn"):
-        assert out["reference"][f"loss_{term}"].item() != pytest.approx(out["valid"][f"loss_{term}"].item(), rel=1e-3), term
+        assert out["reference"][f"loss_{term}"].item() != pytest.approx(
+            out["valid"][f"loss_{term}"].item(), rel=1e-3
+        ), term

@@ -12,9 +12,16 @@ from distill_zoo.pipeline.chain import stage_overrides
 from tests.conftest import TINY_RUN, compose, record_at, run_job
 
 TA = [
-    *TINY_RUN, "experiment=minilm_ta", "teacher.model.num_layers=4", "teacher.model.hidden_size=32",
-    "teacher.model.num_heads=2", "student.model.num_layers=2", "student.model.hidden_size=16",
-    "student.model.num_heads=2", "student.model.intermediate_size=32", "logger=none",
+    *TINY_RUN,
+    "experiment=minilm_ta",
+    "teacher.model.num_layers=4",
+    "teacher.model.hidden_size=32",
+    "teacher.model.num_heads=2",
+    "student.model.num_layers=2",
+    "student.model.hidden_size=16",
+    "student.model.num_heads=2",
+    "student.model.intermediate_size=32",
+    "logger=none",
 ]
 
 
@@ -65,9 +72,16 @@ def test_tinybert_projections_are_carried_from_stage_to_stage(tmp_path):
     assert saved["objective"] == "TinyBERTObjective" and "proj_hidn.weight" in saved["state"]
     from distill_zoo.pipeline import prepare_run
 
-    cfg = compose([*TINY_RUN, "student=previous",
-                   f"student.model.name_or_path={tmp_path / 'out' / '0_intermediate' / 'student'}",
-                   "method=tinybert", "method.stage=all"], tmp_path / "again")
+    cfg = compose(
+        [
+            *TINY_RUN,
+            "student=previous",
+            f"student.model.name_or_path={tmp_path / 'out' / '0_intermediate' / 'student'}",
+            "method=tinybert",
+            "method.stage=all",
+        ],
+        tmp_path / "again",
+    )
     ctx = prepare_run(cfg)
     assert torch.equal(ctx.objective.proj_hidn.weight, saved["state"]["proj_hidn.weight"])
     fresh = prepare_run(compose([*TINY_RUN, *narrow, "method=tinybert"], tmp_path / "fresh"))
@@ -80,10 +94,20 @@ def test_a_stage_that_picks_a_group_takes_it_whole():
     from omegaconf import OmegaConf
 
     stage = OmegaConf.create({"name": "task", "previous_as": "student", "overrides": ["method=none"]})
-    out = stage_overrides(["data=sst2", "method=tinybert", "method.stage=all", "student.model.layers=[0,2]", "seed=3"],
-                          stage, Path("/x"), "prev")
-    assert out == ["data=sst2", "seed=3", "method=none", "student=previous", "student.model.name_or_path='prev'",
-                   "paths.output_dir='/x'"]
+    out = stage_overrides(
+        ["data=sst2", "method=tinybert", "method.stage=all", "student.model.layers=[0,2]", "seed=3"],
+        stage,
+        Path("/x"),
+        "prev",
+    )
+    assert out == [
+        "data=sst2",
+        "seed=3",
+        "method=none",
+        "student=previous",
+        "student.model.name_or_path='prev'",
+        "paths.output_dir='/x'",
+    ]
 
 
 def test_bad_chain_roles(tmp_path):

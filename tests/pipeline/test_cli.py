@@ -14,7 +14,9 @@ from tests.conftest import ROOT, TINY_RUN
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_help_lists_the_config_groups():
@@ -34,8 +36,13 @@ def test_typo_in_an_option_lists_the_valid_ones(tmp_path):
 
 
 def test_bad_input_exits_non_zero_with_a_message(tmp_path):
-    proc = run_cli(*TINY_RUN, "data=sst2", f"data.root={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'run'}",
-                   f"paths.cache_dir={tmp_path / 'cache'}")
+    proc = run_cli(
+        *TINY_RUN,
+        "data=sst2",
+        f"data.root={tmp_path / 'none'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    )
     assert proc.returncode == 2
     assert "error: missing" in proc.stderr and "glue/sst2/train.tsv" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -45,8 +52,14 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path):
 @pytest.mark.slow
 def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
     proc = run_cli(
-        "-m", "method=kd,distilbert,none", "seed=1,2", *TINY_RUN, "student=half", "teacher.model.num_layers=4",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.cache_dir={tmp_path / 'cache'}",
+        "-m",
+        "method=kd,distilbert,none",
+        "seed=1,2",
+        *TINY_RUN,
+        "student=half",
+        "teacher.model.num_layers=4",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
@@ -70,8 +83,12 @@ def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
 @pytest.mark.slow
 def test_ddp_pipeline_on_two_cpu_processes(tmp_path):
     proc = run_cli(
-        *TINY_RUN, "strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-        f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}",
+        *TINY_RUN,
+        "strategy=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())

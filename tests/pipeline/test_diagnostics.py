@@ -57,8 +57,9 @@ def test_record_holds_predictions_agreement_calibration_and_test_file(tmp_path, 
     test_file = tmp_path / "held_out.tsv"
     rows = (shared_data / "glue" / "sst2" / "dev.tsv").read_text().splitlines()
     test_file.write_text("\n".join([rows[0], *rows[-20:]]) + "\n")
-    cfg = compose([*TINY_RUN, "data=sst2", f"data.root={shared_data}", "method=kd",
-                   f"eval.test_file={test_file}"], tmp_path)
+    cfg = compose(
+        [*TINY_RUN, "data=sst2", f"data.root={shared_data}", "method=kd", f"eval.test_file={test_file}"], tmp_path
+    )
     record = run_pipeline(cfg)
     out = tmp_path / "out"
     saved = json.loads((out / "predictions.json").read_text())

@@ -32,8 +32,10 @@ def test_eval_scores_each_model_on_its_own_predictions(tmp_path):
     ("task", "metrics"), [("stsb", {"pearson", "spearman"}), ("cola", {"mcc", "acc"}), ("rte", {"acc"})]
 )
 def test_each_task_runs_end_to_end_with_its_metrics(tmp_path, shared_data, task, metrics):
-    cfg = compose([*TINY_RUN, f"data={task}", f"data.root={shared_data}", "method=kd", "logger=none",
-                   "data.max_length=48"], tmp_path)
+    cfg = compose(
+        [*TINY_RUN, f"data={task}", f"data.root={shared_data}", "method=kd", "logger=none", "data.max_length=48"],
+        tmp_path,
+    )
     record = run_pipeline(cfg)
     assert set(record.student.metrics) == metrics and set(record.teacher.metrics) == metrics
     assert record.main_metric == {"stsb": "pearson", "cola": "mcc", "rte": "acc"}[task]
@@ -54,8 +56,10 @@ def test_f1_task_end_to_end_from_a_local_folder(tmp_path):
     folder = tmp_path / "data" / "glue" / "mrpc"
     folder.mkdir(parents=True)
     header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-    rows = [f"{i % 2}\t{i}\t{i + 1}\tthe film number {i} is good .\tfilm {i} {'is good' if i % 2 else 'fails'} .\n"
-            for i in range(48)]
+    rows = [
+        f"{i % 2}\t{i}\t{i + 1}\tthe film number {i} is good .\tfilm {i} {'is good' if i % 2 else 'fails'} .\n"
+        for i in range(48)
+    ]
     (folder / "train.tsv").write_text(header + "".join(rows[:40]))
     (folder / "dev.tsv").write_text(header + "".join(rows[40:]))
     record = run_pipeline(compose([*TINY_RUN, "data=mrpc", f"data.root={tmp_path / 'data'}", "logger=none"], tmp_path))
@@ -85,8 +89,16 @@ def test_the_teacher_fine_tunes_on_the_original_examples_only(tmp_path, monkeypa
 
     monkeypatch.setattr(teacher_stage, "DistillationModule", Counting)
     small = [o for o in TINY_RUN if o != "trainer=debug"]
-    cfg = compose([*small, "trainer.max_epochs=1", "stages=[teacher,distill]", "logger=none",
-                   f"+data.augment={{mlm: '{tmp_path / 'mlm'}', copies: 2, p: 0.5, top_k: 5}}"], tmp_path)
+    cfg = compose(
+        [
+            *small,
+            "trainer.max_epochs=1",
+            "stages=[teacher,distill]",
+            "logger=none",
+            f"+data.augment={{mlm: '{tmp_path / 'mlm'}', copies: 2, p: 0.5, top_k: 5}}",
+        ],
+        tmp_path,
+    )
     run_pipeline(cfg)
     assert sum(seen) == 64  # one epoch over the 64 original examples
     ctx_datamodule = build_datamodule(cfg, build_tokenizer(cfg))

@@ -11,7 +11,7 @@ from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline import prepare_run, run_pipeline
 from distill_zoo.pipeline.builders import build_datamodule
 from distill_zoo.pipeline.teacher_stage import is_cached, teacher_cache_key
-from tests.conftest import TINY_RUN, compose, record_at
+from tests.conftest import TINY_RUN, compose
 
 
 def key(cfg) -> str:
@@ -19,16 +19,33 @@ def key(cfg) -> str:
 
 
 CHANGES_THE_TEACHER = [
-    "trainer.limit_train_batches=2", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
-    "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=0.5", "trainer.deterministic=true",
-    "trainer.devices=2", "trainer.num_nodes=2", "data.max_length=32", "data.batch_size=8",
-    "teacher.finetune.max_epochs=2", "teacher.finetune.optimizer.lr=0.01", "teacher.model.num_layers=3",
+    "trainer.limit_train_batches=2",
+    "trainer.max_steps=3",
+    "trainer.accumulate_grad_batches=2",
+    "trainer.precision=bf16-mixed",
+    "trainer.gradient_clip_val=0.5",
+    "trainer.deterministic=true",
+    "trainer.devices=2",
+    "trainer.num_nodes=2",
+    "data.max_length=32",
+    "data.batch_size=8",
+    "teacher.finetune.max_epochs=2",
+    "teacher.finetune.optimizer.lr=0.01",
+    "teacher.model.num_layers=3",
 ]
 LEAVES_THE_TEACHER = [
     "trainer.max_steps=-1",  # Lightning's default, spelled out
-    "trainer.max_epochs=7", "trainer.log_every_n_steps=3", "trainer.limit_val_batches=1", "data.num_workers=1",
-    "data.eval_batch_size=8", "data.max_eval_samples=16", "seed=5", "method=kd", "method=tinybert",
-    "student=half", "optimizer.lr=0.5",
+    "trainer.max_epochs=7",
+    "trainer.log_every_n_steps=3",
+    "trainer.limit_val_batches=1",
+    "data.num_workers=1",
+    "data.eval_batch_size=8",
+    "data.max_eval_samples=16",
+    "seed=5",
+    "method=kd",
+    "method=tinybert",
+    "student=half",
+    "optimizer.lr=0.5",
 ]
 
 
@@ -92,9 +109,8 @@ def test_data_order_of_a_seed_is_the_same_for_every_method(tmp_path):
 def test_student_init_and_dropout_stream_are_the_same_for_every_method(tmp_path, monkeypatch):
     """Two methods of one seed: identical student weights at the start and identical global
     RNG state at the first training step, although only one of them built projections."""
-    from distill_zoo.training import DistillationModule
-
     from distill_zoo.pipeline.distill_stage import distill
+    from distill_zoo.training import DistillationModule
 
     class Stop(Exception):
         pass
@@ -122,9 +138,9 @@ def test_student_init_and_dropout_stream_are_the_same_for_every_method(tmp_path,
 def test_student_init_pretrained_vs_finetuned(tmp_path):
     base = [*TINY_RUN, "student=half", "teacher.model.num_layers=4", "method=none", "stages=[teacher]"]
     run_pipeline(compose(base, tmp_path))
+    from distill_zoo.models import load_classifier
     from distill_zoo.pipeline.context import make_student
     from distill_zoo.pipeline.teacher_stage import read_entry
-    from distill_zoo.models import load_classifier
 
     pre_ctx = prepare_run(compose([*base, "student.init=pretrained"], tmp_path))
     fine_cfg = compose([*base, "student.init=finetuned"], tmp_path)
@@ -161,8 +177,17 @@ def test_a_task_run_that_would_leave_the_head_untrained_is_refused(tmp_path):
 
 def test_minilm_in_a_task_run_trains_its_head(tmp_path):
     """MiniLM distils relations, then fine-tunes the head, within the run's own step budget."""
-    cfg = compose([*TINY_RUN, "method=minilm", "student=half", "teacher.model.num_layers=4", "logger=csv",
-                   "trainer.max_epochs=2"], tmp_path)  # 2 epochs x 4 batches
+    cfg = compose(
+        [
+            *TINY_RUN,
+            "method=minilm",
+            "student=half",
+            "teacher.model.num_layers=4",
+            "logger=csv",
+            "trainer.max_epochs=2",
+        ],
+        tmp_path,
+    )  # 2 epochs x 4 batches
     ctx = prepare_run(cfg)
     head_before = ctx.student.classifier.weight.detach().clone()
     record = run_pipeline(cfg)
@@ -184,8 +209,17 @@ def test_student_init_must_suit_the_builder(tmp_path):
 
 def test_a_corpus_run_keeps_the_copied_masked_lm_head(tmp_path):
     """DistilBERT's general init copies embeddings and the MLM head; no fresh head there."""
-    cfg = compose(["experiment=distilbert_general", "teacher=tiny_mlm", "teacher.model.num_layers=4",
-                   "student=half", "data.max_lines=20", "logger=none"], tmp_path)
+    cfg = compose(
+        [
+            "experiment=distilbert_general",
+            "teacher=tiny_mlm",
+            "teacher.model.num_layers=4",
+            "student=half",
+            "data.max_lines=20",
+            "logger=none",
+        ],
+        tmp_path,
+    )
     ctx = prepare_run(cfg)
     student, teacher = ctx.student, ctx.teacher_model
     assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
@@ -208,7 +242,9 @@ def test_teacher_subset_is_its_own_and_students_on_a_budget_share_it(tmp_path):
     small = prepare_run(compose([*TINY_RUN, *full, "data.max_train_samples=16"], tmp_path))
     larger = prepare_run(compose([*TINY_RUN, *full, "data.max_train_samples=48"], tmp_path))
     following = prepare_run(compose([*TINY_RUN, "data.max_train_samples=16"], tmp_path))
-    everything = len(build_datamodule(compose([*TINY_RUN, "data.max_train_samples=null"], tmp_path)).load_examples()["train"])
+    everything = len(
+        build_datamodule(compose([*TINY_RUN, "data.max_train_samples=null"], tmp_path)).load_examples()["train"]
+    )
     assert len(small.datamodule.load_examples()["train"]) == 16
     assert len(small.teacher_data.load_examples()["train"]) == everything > 48
     assert small.teacher.key == larger.teacher.key  # the students' budgets do not enter the teacher

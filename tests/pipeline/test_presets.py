@@ -33,7 +33,9 @@ def test_compare_methods_sweeps_every_task_level_method_over_five_seeds(tmp_path
 @pytest.mark.parametrize("method", TASK_METHODS)
 def test_every_method_of_the_comparison_shares_teacher_student_and_budget(tmp_path, method):
     base = compose_with_hydra(["experiment=compare_methods", "data.max_train_samples=8000"], tmp_path)
-    cfg = compose_with_hydra(["experiment=compare_methods", "data.max_train_samples=8000", f"method={method}"], tmp_path)
+    cfg = compose_with_hydra(
+        ["experiment=compare_methods", "data.max_train_samples=8000", f"method={method}"], tmp_path
+    )
     for group in ("teacher", "student", "data", "trainer", "optimizer"):
         assert cfg[group] == base[group], group
     assert cfg.method.name == method
@@ -59,7 +61,11 @@ def test_ablation_rows_are_the_papers(tmp_path, row):
     if row == "random_init":
         half = compose_with_hydra(["experiment=ablation_distilbert"], tmp_path).student
         # The same architecture as the layer-copy student (MiniLM-L6: 3 layers, 384 wide, 12 heads).
-        assert (cfg.student.model.num_layers, cfg.student.model.hidden_size, cfg.student.model.num_heads) == (3, 384, 12)
+        assert (cfg.student.model.num_layers, cfg.student.model.hidden_size, cfg.student.model.num_heads) == (
+            3,
+            384,
+            12,
+        )
         assert half.name == "half"
 
 
@@ -97,9 +103,18 @@ def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path):
     from tests.pipeline.test_cli import run_cli
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    args = ["-m", "hparams_search=distilbert_optuna", *TINY_RUN, "student=half", "teacher.model.num_layers=4",
-            f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    args = [
+        "-m",
+        "hparams_search=distilbert_optuna",
+        *TINY_RUN,
+        "student=half",
+        "teacher.model.num_layers=4",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_cli(*args[:-2], f"hydra.sweep.dir={tmp_path / 'sweep2'}", f"paths.cache_dir={tmp_path / 'cache'}")
@@ -109,6 +124,7 @@ def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path):
     assert len(trials) == 4  # the second command resumed the study: 2 + 2 trials
     import json
 
-    scores = sorted(json.loads(p.read_text())["student"]["metrics"]["acc"]
-                    for p in (tmp_path).glob("sweep*/*/results.json"))
+    scores = sorted(
+        json.loads(p.read_text())["student"]["metrics"]["acc"] for p in (tmp_path).glob("sweep*/*/results.json")
+    )
     assert sorted(t.value for t in trials) == pytest.approx(scores)  # the objective is the dev score

@@ -11,11 +11,23 @@ from tests.conftest import record_at, run_job
 def test_minilm_general_then_sst2_with_the_packaged_teacher(tmp_path, shared_data):
     final = run_job(
         [
-            "experiment=minilm_general_task", f"corpus.path={shared_data / 'corpus' / 'rt_snippets.txt'}",
-            "corpus.max_length=32", "corpus.batch_size=16", "corpus.max_lines=6000", "general_epochs=1",
-            "data=sst2", f"data.root={shared_data}", "data.max_train_samples=1000", "data.max_eval_samples=200",
-            "data.max_length=48", "teacher.finetune.max_epochs=1", "trainer.max_epochs=2", "logger=csv",
-            "eval.latency_runs=5", "eval.latency_warmup=2", "optimizer.lr=3e-4",
+            "experiment=minilm_general_task",
+            f"corpus.path={shared_data / 'corpus' / 'rt_snippets.txt'}",
+            "corpus.max_length=32",
+            "corpus.batch_size=16",
+            "corpus.max_lines=6000",
+            "general_epochs=1",
+            "data=sst2",
+            f"data.root={shared_data}",
+            "data.max_train_samples=1000",
+            "data.max_eval_samples=200",
+            "data.max_length=48",
+            "teacher.finetune.max_epochs=1",
+            "trainer.max_epochs=2",
+            "logger=csv",
+            "eval.latency_runs=5",
+            "eval.latency_warmup=2",
+            "optimizer.lr=3e-4",
         ],
         tmp_path,
     )

@@ -12,10 +12,17 @@ from tests.conftest import compose
 def test_distilbert_on_sst2_subset_with_the_packaged_teacher(tmp_path, shared_data):
     cfg = compose(
         [
-            "method=distilbert", "data=sst2", f"data.root={shared_data}",
-            "data.max_train_samples=1000", "data.max_eval_samples=300", "data.max_length=48",
-            "teacher.finetune.max_epochs=2", "trainer.max_epochs=2", "logger=none",
-            "eval.latency_runs=5", "eval.latency_warmup=2",
+            "method=distilbert",
+            "data=sst2",
+            f"data.root={shared_data}",
+            "data.max_train_samples=1000",
+            "data.max_eval_samples=300",
+            "data.max_length=48",
+            "teacher.finetune.max_epochs=2",
+            "trainer.max_epochs=2",
+            "logger=none",
+            "eval.latency_runs=5",
+            "eval.latency_warmup=2",
         ],
         tmp_path,
     )

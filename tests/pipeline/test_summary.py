@@ -15,15 +15,29 @@ from distill_zoo.pipeline.summary import collect_results, format_summary, main, 
 
 def record(method="kd", seed=1, acc=0.8, teacher="t1", stage=None, **changes) -> RunRecord:
     base = RunRecord(
-        task="sst2", corpus=None, main_metric="acc", eval_split="dev", method=method,
-        method_config={"name": method, "temperature": 2.0}, seed=seed, stage=stage or StageInfo(),
-        student_init="pretrained", student_name="half", student_config={"name": "half", "init": "pretrained"},
-        teacher_entry=teacher, teacher_source={"name": "minilm_l6"},
+        task="sst2",
+        corpus=None,
+        main_metric="acc",
+        eval_split="dev",
+        method=method,
+        method_config={"name": method, "temperature": 2.0},
+        seed=seed,
+        stage=stage or StageInfo(),
+        student_init="pretrained",
+        student_name="half",
+        student_config={"name": "half", "init": "pretrained"},
+        teacher_entry=teacher,
+        teacher_source={"name": "minilm_l6"},
         teacher=ModelReport(path=f"/cache/{teacher}", metrics={"acc": 0.9}, params=10),
-        student=ModelReport(path="s", metrics={"acc": acc}, params=5), retention=acc / 0.9, speedup=2.0,
-        compression=2.0, budget={"max_epochs": 4, "batch_size": 32, "steps_done": 100},
-        trainer_options={"precision": "32-true"}, final_losses={},
-        wall_time_s=1.0, data={"task": "sst2", "max_train_samples": 2000},
+        student=ModelReport(path="s", metrics={"acc": acc}, params=5),
+        retention=acc / 0.9,
+        speedup=2.0,
+        compression=2.0,
+        budget={"max_epochs": 4, "batch_size": 32, "steps_done": 100},
+        trainer_options={"precision": "32-true"},
+        final_losses={},
+        wall_time_s=1.0,
+        data={"task": "sst2", "max_train_samples": 2000},
     )
     return replace(base, **changes)
 
@@ -85,8 +99,17 @@ def test_chains_compare_their_final_students_only():
 
 
 def test_corpus_runs_have_their_own_rows_and_do_not_crash():
-    general = record("minilm", 1, 0.0, task=None, corpus="rt.txt", main_metric=None, retention=None,
-                     student=ModelReport(path="s"), teacher=ModelReport(path="t"))
+    general = record(
+        "minilm",
+        1,
+        0.0,
+        task=None,
+        corpus="rt.txt",
+        main_metric=None,
+        retention=None,
+        student=ModelReport(path="s"),
+        teacher=ModelReport(path="t"),
+    )
     rows = summarize([general, record("kd")], stages="all")
     assert {r["task"] for r in rows} == {"corpus:rt.txt", "sst2"}
     assert "corpus:rt.txt" in format_summary(rows)
@@ -109,9 +132,18 @@ def test_unreadable_results_are_listed_not_fatal(tmp_path, capsys):
 def test_seeds_of_a_chain_merge_although_each_hands_on_its_own_folder():
     final = StageInfo("tinybert_two_step", "prediction", 1, 2)
     runs = [
-        record("tinybert", seed, 0.8 + seed / 100, stage=final, student_name="previous",
-               student_config={"name": "previous", "init": "checkpoint",
-                               "model": {"name_or_path": f"/sweep/{seed}/0_intermediate/student"}})
+        record(
+            "tinybert",
+            seed,
+            0.8 + seed / 100,
+            stage=final,
+            student_name="previous",
+            student_config={
+                "name": "previous",
+                "init": "checkpoint",
+                "model": {"name_or_path": f"/sweep/{seed}/0_intermediate/student"},
+            },
+        )
         for seed in (1, 2)
     ]
     rows = summarize(runs)

@@ -43,34 +43,54 @@ def predict_with_accuracy(labels: np.ndarray, accuracy: float, rng: np.random.Ge
 
 
 def record(
-    method: str = "kd", seed: int = 1, task: str = "sst2", student_metrics: dict[str, float] | None = None,
-    teacher_metrics: dict[str, float] | None = None, **changes: Any,
+    method: str = "kd",
+    seed: int = 1,
+    task: str = "sst2",
+    student_metrics: dict[str, float] | None = None,
+    teacher_metrics: dict[str, float] | None = None,
+    **changes: Any,
 ) -> RunRecord:
     """A finished single-stage run; ``changes`` replace any RunRecord field."""
     main = METRICS[task][0]
     student_metrics = student_metrics or {main: 0.8}
     teacher_metrics = teacher_metrics or {main: TEACHER_ACCURACY}
     base = RunRecord(
-        task=task, corpus=None, main_metric=main, eval_split="dev", method=method,
-        method_config={"name": method, "temperature": 2.0}, seed=seed, stage=StageInfo(),
-        student_init="pretrained", student_name="half", student_config={"name": "half", "init": "pretrained"},
-        teacher_entry="t1", teacher_source={"name": "minilm_l6"},
-        teacher=ModelReport(path="/cache/t1", metrics=teacher_metrics, params=22_000_000, latency_ms_median=10.0,
-                            ece=0.05),
-        student=ModelReport(path="s", metrics=student_metrics, params=11_000_000, latency_ms_median=5.0 + seed / 10,
-                            ece=0.03 * seed),
-        retention=student_metrics[main] / teacher_metrics[main], speedup=10.0 / (5.0 + seed / 10), compression=2.0,
+        task=task,
+        corpus=None,
+        main_metric=main,
+        eval_split="dev",
+        method=method,
+        method_config={"name": method, "temperature": 2.0},
+        seed=seed,
+        stage=StageInfo(),
+        student_init="pretrained",
+        student_name="half",
+        student_config={"name": "half", "init": "pretrained"},
+        teacher_entry="t1",
+        teacher_source={"name": "minilm_l6"},
+        teacher=ModelReport(
+            path="/cache/t1", metrics=teacher_metrics, params=22_000_000, latency_ms_median=10.0, ece=0.05
+        ),
+        student=ModelReport(
+            path="s", metrics=student_metrics, params=11_000_000, latency_ms_median=5.0 + seed / 10, ece=0.03 * seed
+        ),
+        retention=student_metrics[main] / teacher_metrics[main],
+        speedup=10.0 / (5.0 + seed / 10),
+        compression=2.0,
         budget={"max_epochs": 2, "batch_size": 32, "steps_done": 100, "examples_seen": 3200},
         trainer_options={"precision": "32-true"},
         final_losses={"train/loss": 0.5 + seed / 100, "train/loss_kd": 0.25 * seed, "train/gradnorm_kd": 3.0},
-        wall_time_s=1.0, data={"task": task, "max_train_samples": 2000},
+        wall_time_s=1.0,
+        data={"task": task, "max_train_samples": 2000},
         agreement=0.9 + seed / 100,
         test={"file": "test.tsv", "teacher": {main: 0.9}, "student": {main: 0.7 + seed / 100}},
     )
     return replace(base, **changes)
 
 
-def write_run(folder: Path, rec: RunRecord | None, predictions: dict[str, Any] | None = None, hydra: bool = True) -> Path:
+def write_run(
+    folder: Path, rec: RunRecord | None, predictions: dict[str, Any] | None = None, hydra: bool = True
+) -> Path:
     """A run folder: ``.hydra/`` (as a Hydra job), results.json, and predictions.json when given."""
     folder.mkdir(parents=True, exist_ok=True)
     if hydra:
@@ -84,8 +104,14 @@ def write_run(folder: Path, rec: RunRecord | None, predictions: dict[str, Any] |
 
 
 def simulated_run(
-    folder: Path, method: str, seed: int, labels: np.ndarray, accuracy: float, task: str = "sst2",
-    with_predictions: bool = True, **changes: Any,
+    folder: Path,
+    method: str,
+    seed: int,
+    labels: np.ndarray,
+    accuracy: float,
+    task: str = "sst2",
+    with_predictions: bool = True,
+    **changes: Any,
 ) -> RunRecord:
     """A run whose student is right on each dev example with probability ``accuracy``
     (regression: gold + noise that shrinks with ``accuracy``); its record's metrics are
@@ -97,10 +123,21 @@ def simulated_run(
     else:
         student = predict_with_accuracy(labels, accuracy, rng)
         teacher = predict_with_accuracy(labels, TEACHER_ACCURACY, np.random.default_rng(99))
-    rec = record(method, seed, task, torchmetrics_scores(task, labels, student), torchmetrics_scores(task, labels, teacher),
-                 **changes)
-    preds = {"split": "dev", "task": task, "labels": labels.tolist(), "teacher": teacher.tolist(),
-             "student": student.tolist()}
+    rec = record(
+        method,
+        seed,
+        task,
+        torchmetrics_scores(task, labels, student),
+        torchmetrics_scores(task, labels, teacher),
+        **changes,
+    )
+    preds = {
+        "split": "dev",
+        "task": task,
+        "labels": labels.tolist(),
+        "teacher": teacher.tolist(),
+        "student": student.tolist(),
+    }
     write_run(folder, rec, preds if with_predictions else None)
     return rec
 
@@ -112,5 +149,7 @@ def simulated_sweep(
     labels = dev_labels(n, task)
     runs = {}
     for i, (method, seed) in enumerate((m, s) for m in accuracies for s in seeds):
-        runs[(method, seed)] = simulated_run(root / f"{i}_{method}_seed{seed}", method, seed, labels, accuracies[method], task)
+        runs[(method, seed)] = simulated_run(
+            root / f"{i}_{method}_seed{seed}", method, seed, labels, accuracies[method], task
+        )
     return runs

@@ -35,8 +35,10 @@ def test_replicates_equal_an_explicit_loop_over_seeds_and_examples(metric):
     expected = []
     for picks, indices in resamples(seeds, n, replicates):
         for seed_picks, idx in zip(picks, indices):
-            diffs = [reference(metric, labels[idx], method[s][idx]) - reference(metric, labels[idx], baseline[s][idx])
-                     for s in seed_picks]
+            diffs = [
+                reference(metric, labels[idx], method[s][idx]) - reference(metric, labels[idx], baseline[s][idx])
+                for s in seed_picks
+            ]
             expected.append(np.mean(diffs))
     got = bootstrap_differences(metric, labels, method, baseline, replicates)
     np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -47,8 +47,22 @@ def test_the_command_prints_the_table_and_writes_its_files(sweep, capsys):
 
 def test_python_dash_m_runs_the_command(sweep, tmp_path, monkeypatch, capsys):
     out = tmp_path / "elsewhere"
-    monkeypatch.setattr(sys, "argv", ["distill_zoo.report", str(sweep), "--out", str(out), "--pareto-x", "params",
-                                      "--bootstrap", "0", "--baseline", "kd"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "distill_zoo.report",
+            str(sweep),
+            "--out",
+            str(out),
+            "--pareto-x",
+            "params",
+            "--bootstrap",
+            "0",
+            "--baseline",
+            "kd",
+        ],
+    )
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("distill_zoo.report", run_name="__main__")
     assert exit_info.value.code == 0

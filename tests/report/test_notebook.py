@@ -35,8 +35,9 @@ def execute_and_check(sweep: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     first = next(c for c in notebook.cells if c.cell_type == "code").source
     assert all(knob in first for knob in ("SWEEP_DIR", "DISTILL_ZOO_SWEEP", "BASELINE", "METRIC"))
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     html = "\n".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))

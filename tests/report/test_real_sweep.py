@@ -31,7 +31,8 @@ def test_report_on_a_real_sweep_equals_the_results_files(real_sweep, capsys):
         assert float(row["agreement"]) == pytest.approx(statistics.fmean(r["agreement"] for r in mine))
         assert float(row["student_ece"]) == pytest.approx(statistics.fmean(r["student"]["ece"] for r in mine))
         assert float(row["latency_ms"]) == pytest.approx(
-            statistics.fmean(r["student"]["latency_ms_median"] for r in mine))
+            statistics.fmean(r["student"]["latency_ms_median"] for r in mine)
+        )
         assert int(row["params"]) == mine[0]["student"]["params"]
     baseline = {r["seed"]: r["student"]["metrics"]["acc"] for r in results if r["method"] == "none"}
     kd = {r["seed"]: r["student"]["metrics"]["acc"] for r in results if r["method"] == "kd"}

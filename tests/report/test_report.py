@@ -44,8 +44,9 @@ def test_summary_csv_holds_the_numbers_of_the_results_files(tmp_path):
         assert float(row["std"]) == pytest.approx(statistics.stdev(scores), rel=1e-12)
         assert [float(v) for v in row["scores"].split(";")] == scores
         assert float(row["teacher"]) == runs[0]["teacher"]["metrics"]["acc"]
-        assert float(row["retention"]) == pytest.approx(sum(s / r["teacher"]["metrics"]["acc"]
-                                                            for s, r in zip(scores, runs)) / 3)
+        assert float(row["retention"]) == pytest.approx(
+            sum(s / r["teacher"]["metrics"]["acc"] for s, r in zip(scores, runs)) / 3
+        )
         assert int(row["params"]) == runs[0]["student"]["params"]
         assert float(row["latency_ms"]) == pytest.approx(sum(r["student"]["latency_ms_median"] for r in runs) / 3)
         assert float(row["speedup"]) == pytest.approx(sum(r["speedup"] for r in runs) / 3)
@@ -58,8 +59,10 @@ def test_summary_csv_holds_the_numbers_of_the_results_files(tmp_path):
         assert row["steps"] == "100" and row["teacher_entry"] == "t1" and row["student_init"] == "pretrained"
     assert "gradnorm" not in ",".join(next(iter(table.values())))  # only loss terms become loss columns
     kd, none = table[("sst2", "kd")], table[("sst2", "none")]
-    by_hand = statistics.fmean(results[("kd", s)]["student"]["metrics"]["acc"]
-                               - results[("none", s)]["student"]["metrics"]["acc"] for s in (1, 2, 3))
+    by_hand = statistics.fmean(
+        results[("kd", s)]["student"]["metrics"]["acc"] - results[("none", s)]["student"]["metrics"]["acc"]
+        for s in (1, 2, 3)
+    )
     assert float(kd["delta"]) == pytest.approx(by_hand, rel=1e-12)
     assert float(kd["ci_low"]) < by_hand < float(kd["ci_high"])
     assert float(none["delta"]) == 0.0 and none["ci_low"] == "" and none["is_baseline"] == "True"
@@ -79,8 +82,11 @@ def test_runs_that_differ_in_more_than_the_seed_get_their_own_labelled_rows(tmp_
             changes = {"method_config": weights, **changes}
             simulated_run(tmp_path / f"{name}{seed}", "distilbert", seed, labels, 0.8, **changes)
     rows = rows_by_label(build_report([tmp_path], replicates=0))
-    assert set(rows) == {("sst2", "distilbert"), ("sst2", "distilbert [method_config.weights.cos=0.0]"),
-                         ("sst2", "distilbert [student_init=random]")}
+    assert set(rows) == {
+        ("sst2", "distilbert"),
+        ("sst2", "distilbert [method_config.weights.cos=0.0]"),
+        ("sst2", "distilbert [student_init=random]"),
+    }
     assert all(r.n == 2 for r in rows.values())
     assert rows[("sst2", "distilbert [student_init=random]")].student_init == "random"
 
@@ -88,8 +94,9 @@ def test_runs_that_differ_in_more_than_the_seed_get_their_own_labelled_rows(tmp_
 def test_two_configurations_are_both_labelled(tmp_path):
     labels = dev_labels(100)
     for temperature in (2.0, 4.0):
-        simulated_run(tmp_path / f"t{temperature}", "kd", 1, labels, 0.8,
-                      method_config={"name": "kd", "temperature": temperature})
+        simulated_run(
+            tmp_path / f"t{temperature}", "kd", 1, labels, 0.8, method_config={"name": "kd", "temperature": temperature}
+        )
     labels_seen = {r.label for r in build_report([tmp_path], replicates=0).rows}
     assert labels_seen == {"kd [method_config.temperature=2.0]", "kd [method_config.temperature=4.0]"}
 
@@ -108,7 +115,9 @@ def test_a_row_without_a_matching_baseline_gets_a_note(tmp_path):
     rows = rows_by_label(build_report([tmp_path]))
     kd = rows[("sst2", "kd")]
     assert kd.delta is None and kd.ci_low is None
-    assert kd.notes == ["no baseline 'none' with the same teacher/student/budget (the nearest differs in teacher_entry)"]
+    assert kd.notes == [
+        "no baseline 'none' with the same teacher/student/budget (the nearest differs in teacher_entry)"
+    ]
     other = rows_by_label(build_report([tmp_path], baseline="minilm"))[("sst2", "kd")]
     assert other.notes == ["no baseline 'minilm' with the same teacher/student/budget"]
 
@@ -190,7 +199,9 @@ def test_failed_missing_and_unreadable_jobs_are_listed(tmp_path):
     failed = write_run(sweep / "3_minilm_seed1", None)
     (failed / "failed.json").write_text(json.dumps({"error": "teacher cache is locked", "type": "TimeoutError"}))
     chain = write_run(sweep / "4_chain_seed1", None)
-    write_run(chain / "0_intermediate", record("tinybert", stage=StageInfo("two_step", "intermediate", 0, 2)), hydra=False)
+    write_run(
+        chain / "0_intermediate", record("tinybert", stage=StageInfo("two_step", "intermediate", 0, 2)), hydra=False
+    )
     old = write_run(sweep / "5_old_seed1", None)
     (old / "results.json").write_text(json.dumps({"task": "sst2", "record_version": 1}))
     report = build_report([sweep], replicates=0)
@@ -225,8 +236,19 @@ def test_corpus_runs_are_rows_without_scores_whatever_the_metric(tmp_path):
     from distill_zoo.pipeline.record import ModelReport
 
     general = record("minilm", 1)  # then made a corpus run: no task, no metrics
-    write_run(tmp_path / "general", replace(general, task=None, corpus="rt.txt", main_metric=None, retention=None,
-                                            student=ModelReport(path="s"), teacher=ModelReport(path="t"), test=None))
+    write_run(
+        tmp_path / "general",
+        replace(
+            general,
+            task=None,
+            corpus="rt.txt",
+            main_metric=None,
+            retention=None,
+            student=ModelReport(path="s"),
+            teacher=ModelReport(path="t"),
+            test=None,
+        ),
+    )
     simulated_sweep(tmp_path / "sweep", {"none": 0.8}, seeds=(1,), n=50)
     rows = rows_by_label(build_report([tmp_path], metric="acc", replicates=0))
     general = rows[("corpus:rt.txt", "minilm")]

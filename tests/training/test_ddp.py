@@ -17,8 +17,12 @@ SCRIPT = ROOT / "tests" / "helpers" / "ddp_train.py"
 def train(devices: int, out) -> dict[str, torch.Tensor]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PL_DISABLE_FORK": "1"}
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(devices), "8", str(out)], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, str(SCRIPT), str(devices), "8", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out)

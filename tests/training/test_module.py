@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 from torch.utils.data import DataLoader
-
-import pytest
 
 from distill_zoo.objectives import (
     DistilBERTObjective,
@@ -22,15 +21,24 @@ from tests.conftest import padded_batch, tiny_bert
 
 def make(objective, teacher=True):
     return DistillationModule(
-        student=tiny_bert(seed=1), objective=objective, teacher=tiny_bert(seed=2) if teacher else None,
-        metrics=("acc",), optimizer=lambda p: torch.optim.AdamW(p, lr=5e-3),
+        student=tiny_bert(seed=1),
+        objective=objective,
+        teacher=tiny_bert(seed=2) if teacher else None,
+        metrics=("acc",),
+        optimizer=lambda p: torch.optim.AdamW(p, lr=5e-3),
     )
 
 
 @pytest.mark.parametrize(
     "objective",
-    [DistilBERTObjective(), KDObjective(), TinyBERTObjective(), MobileBERTObjective(), MiniLMObjective(),
-     MiniLMObjective(version="v2", relation_heads=4)],
+    [
+        DistilBERTObjective(),
+        KDObjective(),
+        TinyBERTObjective(),
+        MobileBERTObjective(),
+        MiniLMObjective(),
+        MiniLMObjective(version="v2", relation_heads=4),
+    ],
     ids=lambda o: type(o).__name__ + getattr(o, "version", ""),
 )
 def test_gradients_reach_the_student_and_never_the_teacher(objective):
@@ -60,8 +68,13 @@ def test_student_trains_with_dropout_and_teacher_stays_eval():
 def _train(module: DistillationModule, steps: int, callbacks=()) -> L.Trainer:
     batches = [padded_batch(8, 10, seed=i) for i in range(2)]
     trainer = L.Trainer(
-        max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu", callbacks=list(callbacks),
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        callbacks=list(callbacks),
     )
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return trainer
@@ -82,7 +95,9 @@ def _fit(objective, steps: int = 30):
 def test_objective_projections_are_optimised_with_the_student():
     """A narrower student: TinyBERT's W_e and W_h belong to the objective and must train."""
     module = DistillationModule(
-        student=tiny_bert(hidden_size=16, seed=1), objective=TinyBERTObjective(), teacher=tiny_bert(seed=2),
+        student=tiny_bert(hidden_size=16, seed=1),
+        objective=TinyBERTObjective(),
+        teacher=tiny_bert(seed=2),
         optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2),
     )
     projections = dict(module.objective.named_parameters())
@@ -125,8 +140,11 @@ def test_every_phase_has_its_own_warm_up_and_decay():
 
 def test_trainer_applies_the_schedule_to_every_group():
     module = DistillationModule(
-        student=tiny_bert(hidden_size=16, seed=1), objective=TinyBERTObjective(), teacher=tiny_bert(seed=2),
-        optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2), warmup_ratio=0.25,
+        student=tiny_bert(hidden_size=16, seed=1),
+        objective=TinyBERTObjective(),
+        teacher=tiny_bert(seed=2),
+        optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2),
+        warmup_ratio=0.25,
     )
     lrs: list[dict[str, float]] = []
 
@@ -143,7 +161,11 @@ def test_trainer_applies_the_schedule_to_every_group():
 
 @pytest.mark.slow
 def test_every_objective_decreases_its_loss_on_tiny_models():
-    for objective in (SupervisedObjective(), KDObjective(), DistilBERTObjective(weights={"kd": 1, "task": 1, "cos": 1})):
+    for objective in (
+        SupervisedObjective(),
+        KDObjective(),
+        DistilBERTObjective(weights={"kd": 1, "task": 1, "cos": 1}),
+    ):
         losses = _fit(objective)
         first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
         assert last < 0.7 * first, (type(objective).__name__, first, last)

@@ -42,15 +42,22 @@ class Snapshots(L.Callback):
 def run(steps: int, prediction_share: float = 1 / 3, warmup_ratio: float = 0.0, **objective):
     L.seed_everything(0)
     module = DistillationModule(
-        student=tiny_bert(num_layers=2, seed=1), objective=MobileBERTObjective(**objective),
+        student=tiny_bert(num_layers=2, seed=1),
+        objective=MobileBERTObjective(**objective),
         teacher=tiny_bert(num_layers=4, seed=2),
-        optimizer=lambda groups: torch.optim.AdamW(groups, lr=1e-2, weight_decay=0.0), warmup_ratio=warmup_ratio,
+        optimizer=lambda groups: torch.optim.AdamW(groups, lr=1e-2, weight_decay=0.0),
+        warmup_ratio=warmup_ratio,
     )
     schedule = ProgressiveTransfer(lower_lr_scale=0.1, prediction_share=prediction_share)
     snaps = Snapshots()
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[schedule, snaps],
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[schedule, snaps],
     )
     trainer.fit(module, DataLoader([padded_batch(4, 8, seed=i) for i in range(steps)], batch_size=None))
     return schedule, snaps
