@@ -1,12 +1,14 @@
-"""Errors raised for bad user input, before any training starts."""
+"""Errors raised for bad user input or a run that cannot go on, each with an exit code."""
 
 
 class DistillZooError(Exception):
-    """A problem with the user's configuration or data.
+    """A problem with the user's configuration or data, found before training starts.
 
     The message says what is wrong and how to fix it; ``run.py`` prints it without a
-    traceback and exits non-zero.
+    traceback and exits with :attr:`exit_code`.
     """
+
+    exit_code = 2
 
 
 class ConfigError(DistillZooError):
@@ -15,3 +17,10 @@ class ConfigError(DistillZooError):
 
 class DataError(DistillZooError):
     """A missing or malformed data file."""
+
+
+class NumericalError(DistillZooError):
+    """A loss term became NaN or infinite during training: the run stops at that step,
+    writes no results, and keeps its last good checkpoint."""
+
+    exit_code = 3

@@ -120,6 +120,12 @@ class EncoderFeatures:
         """Absolute 0-based layer for a possibly negative layer index."""
         return index + self.num_layers if index < 0 else index
 
+    def requested_logits(self) -> Tensor:
+        """The logits, which an objective reads only after requesting them (hence not None)."""
+        if self.logits is None:
+            raise KeyError("logits were not requested (FeatureRequest.logits is False)")
+        return self.logits
+
     def hidden(self, index: int) -> Tensor:
         """The hidden state at ``index``; negative indices count from the end."""
         absolute = index + self.num_layers + 1 if index < 0 else index
@@ -128,7 +134,7 @@ class EncoderFeatures:
         return self.hidden_states[absolute]
 
 
-def check_layer_list(layers: Sequence[int], depth: int, what: str) -> list[int]:
+def check_layer_list(layers: Sequence[int] | str, depth: int, what: str) -> list[int]:
     """An explicit list of 0-based transformer layers of a ``depth``-layer model, checked.
 
     Layer j's output is hidden-state index j + 1; the embedding output is never listed.
@@ -138,7 +144,7 @@ def check_layer_list(layers: Sequence[int], depth: int, what: str) -> list[int]:
     strictly increasing.
 
     Args:
-        layers: the list as configured.
+        layers: the list as configured (a string, a misspelt map name, is rejected).
         depth: transformer layers of the teacher the list indexes.
         what: the option's name for messages, e.g. ``"method.layer_map"``.
     """

@@ -1,4 +1,5 @@
-"""The layers import one way: losses <- objectives <- training <- pipeline <- report."""
+"""The layers import one way: losses <- objectives <- training <- pipeline <- report, with
+data and models (and features, errors) as the base that training and pipeline build on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "distill_zoo"
+_ABOVE_DATA_AND_MODELS = (
+    "distill_zoo.objectives",
+    "distill_zoo.training",
+    "distill_zoo.pipeline",
+    "distill_zoo.report",
+    "distill_zoo.losses",
+    "hydra",
+    "omegaconf",
+)
 FORBIDDEN = {
+    # Data reads files and serves batches; it may use a model only to augment text (TinyBERT).
+    "data": _ABOVE_DATA_AND_MODELS,
+    # Models build and wrap transformers; they know nothing of data, objectives or runs.
+    "models": (*_ABOVE_DATA_AND_MODELS, "distill_zoo.data"),
     "losses": (
         "distill_zoo.objectives",
         "distill_zoo.models",
@@ -56,6 +70,11 @@ def imports(path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
+
+
+def test_every_layer_has_rules():
+    layers = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert layers == set(FORBIDDEN), "a new package folder needs its import rules here"
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

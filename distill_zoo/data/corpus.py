@@ -13,48 +13,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from datasets import Dataset, load_from_disk
-from torch.utils.data import DataLoader, Sampler, get_worker_info
+from torch.utils.data import DataLoader, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
 from distill_zoo.data.masking import DistilBertMasker, mask_generator
+from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
+from distill_zoo.data.text import read_utf8
 from distill_zoo.errors import ConfigError, DataError
 
 
 class _Epoch:
-    """The current epoch, shared by a :class:`EpochShuffle` and the collate function."""
+    """The current epoch, set by the :class:`EpochShuffle` and read by the collate function."""
 
     def __init__(self, epoch: int = 0) -> None:
         self.value = epoch
 
-
-class EpochShuffle(Sampler[int]):
-    """A new random order every pass (like ``RandomSampler``) that also records the epoch.
-
-    Lightning calls ``set_epoch`` before each training epoch (and forwards it through the
-    ``DistributedSamplerWrapper`` it puts around custom samplers under DDP; a
-    ``RandomSampler`` subclass would instead be swapped for a plain ``DistributedSampler``
-    and lose it). Outside Lightning, call ``set_epoch`` yourself for new masks per epoch.
-    """
-
-    def __init__(self, size: int, seed: int, epoch: _Epoch) -> None:
-        self.size, self.epoch = size, epoch
-        self._order = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[int]:
-        yield from torch.randperm(self.size, generator=self._order).tolist()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch.value = epoch
+    def set(self, epoch: int) -> None:
+        self.value = epoch
 
 
 class _PadAndMask:
@@ -87,7 +68,7 @@ class _PadAndMask:
         return batch
 
 
-class CorpusDataModule(L.LightningDataModule):
+class CorpusDataModule(TrainingPosition, L.LightningDataModule):
     """Token blocks from raw text, optionally masked for masked-LM distillation.
 
     Args:
@@ -122,6 +103,8 @@ class CorpusDataModule(L.LightningDataModule):
             raise ConfigError("a corpus needs exactly one of path (a local text file) or hub_name")
         if max_length < 8:
             raise ConfigError(f"corpus max_length must be at least 8, got {max_length}")
+        if max_lines is not None and max_lines < 1:
+            raise ConfigError(f"corpus max_lines must be at least 1 (or null for every line), got {max_lines}")
         self.path, self.hub_name, self.hub_config, self.text_field = path, hub_name, hub_config, text_field
         self.max_length, self.pack, self.max_lines = max_length, pack, max_lines
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
@@ -139,7 +122,7 @@ class CorpusDataModule(L.LightningDataModule):
             file = Path(self.path).expanduser()
             if not file.is_file():
                 raise DataError(f"missing corpus file {file}: give a text file with one sentence or document per line")
-            texts = file.read_text(encoding="utf-8").splitlines()
+            texts = read_utf8(file).splitlines()
         else:
             from datasets import load_dataset
 
@@ -151,11 +134,15 @@ class CorpusDataModule(L.LightningDataModule):
                 ) from err
         lines = [t.strip() for t in texts if t and t.strip()]
         if not lines:
-            raise DataError(f"corpus {self.path or self.hub_name} has no text")
+            raise DataError(
+                f"corpus {self.path or self.hub_name} has no text (every line is blank); "
+                "give one sentence or document per line"
+            )
         return lines[: self.max_lines] if self.max_lines else lines
 
     def _cache_path(self, lines: list[str]) -> Path:
         tok = self.tokenizer
+        assert tok is not None, "set_tokenizer() comes first"
         key = json.dumps([tok.name_or_path, len(tok), self.max_length, self.pack], default=str)
         digest = hashlib.sha256(key.encode() + "\n".join(lines).encode()).hexdigest()[:16]
         return self.cache_dir / digest
@@ -182,6 +169,7 @@ class CorpusDataModule(L.LightningDataModule):
 
     def _tokenise(self, lines: list[str]) -> list[list[int]]:
         tok, body = self.tokenizer, self.max_length - 2
+        assert tok is not None, "set_tokenizer() comes first"
         pieces = tok(lines, add_special_tokens=False, truncation=not self.pack, max_length=None if self.pack else body)
         wrap = lambda ids: [tok.cls_token_id, *ids, tok.sep_token_id]  # noqa: E731
         if not self.pack:
@@ -190,9 +178,10 @@ class CorpusDataModule(L.LightningDataModule):
         return [wrap(stream[i : i + body]) for i in range(0, len(stream) - body + 1, body)] or [wrap(stream)]
 
     def train_dataloader(self) -> DataLoader:
+        tok, blocks = self.tokenizer, self.blocks
+        assert tok is not None and blocks is not None, "setup() comes first"
         masker = None
         if self.masking is not None:
-            tok = self.tokenizer
             masker = DistilBertMasker(
                 len(tok), tok.mask_token_id, tok.all_special_ids, token_counts=self.token_counts, **self.masking
             )
@@ -200,11 +189,14 @@ class CorpusDataModule(L.LightningDataModule):
         trainer = self.trainer
         epoch = _Epoch(trainer.current_epoch if trainer is not None else 0)
         rank = trainer.global_rank if trainer is not None else 0
-        collate = _PadAndMask(self.tokenizer.pad_token_id, masker, self.seed, rank, epoch)
-        return DataLoader(
+        collate = _PadAndMask(tok.pad_token_id, masker, self.seed, rank, epoch)
+        return ResumableLoader(
             self.blocks,
             batch_size=self.batch_size,
-            sampler=EpochShuffle(len(self.blocks), self.seed, epoch),
+            sampler=EpochShuffle(len(blocks), self.seed, epoch.value, on_epoch=epoch.set),
             collate_fn=collate,
             num_workers=self.num_workers,
+            # The loader's own generator seeds worker processes without drawing from the global stream.
+            generator=torch.Generator().manual_seed(self.seed),
+            skip_batches=self.batches_to_skip(-(-len(blocks) // self.batch_size)),
         )

@@ -12,16 +12,17 @@ from pathlib import Path
 import lightning as L
 import torch
 from datasets import Dataset
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from distill_zoo.data.demo import write_demo_dataset
+from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import HUB_FIELDS, TaskSpec, get_task
 from distill_zoo.data.tsv import Example, glue_files, read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
 
 
-class GlueDataModule(L.LightningDataModule):
+class GlueDataModule(TrainingPosition, L.LightningDataModule):
     """Train and dev splits of one GLUE task, tokenised and dynamically padded.
 
     Args:
@@ -153,6 +154,7 @@ class GlueDataModule(L.LightningDataModule):
         from distill_zoo.models.classifier import load_masked_lm
         from distill_zoo.models.pretrained import resolve_pretrained
 
+        assert self.augment is not None, "only called with data.augment set"
         options = dict(self.augment)
         name = options.pop("mlm")
         glove_path, glove_limit = options.pop("glove", None), options.pop("glove_limit", None)
@@ -170,15 +172,22 @@ class GlueDataModule(L.LightningDataModule):
 
     def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
         texts = [batch[f] for f in self.spec.text_fields]
+        assert self.tokenizer is not None, "set_tokenizer() comes first"
         encoded = self.tokenizer(*texts, truncation=True, max_length=self.max_length)
         encoded["labels"] = batch["label"]
         return encoded
 
     def _loader(
-        self, split: str, shuffle: bool, batch_size: int, generator: torch.Generator | None = None
+        self,
+        split: str,
+        batch_size: int,
+        sampler: Sampler[int] | None = None,
+        generator: torch.Generator | None = None,
+        skip_batches: int = 0,
     ) -> DataLoader:
         dataset = self.datasets[split].with_format("torch")
         label_dtype = torch.float32 if self.spec.is_regression else torch.long
+        assert self.tokenizer is not None, "set_tokenizer() comes first"
         pad = DataCollatorWithPadding(self.tokenizer)
 
         def collate(features: list[dict]) -> dict[str, torch.Tensor]:
@@ -186,14 +195,15 @@ class GlueDataModule(L.LightningDataModule):
             batch["labels"] = batch["labels"].to(label_dtype)
             return dict(batch)
 
-        return DataLoader(
+        return ResumableLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             collate_fn=collate,
             generator=generator,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            skip_batches=skip_batches,
         )
 
     @contextmanager
@@ -206,8 +216,14 @@ class GlueDataModule(L.LightningDataModule):
             self.augmented_train = augmented
 
     def train_dataloader(self) -> DataLoader:
+        """Epoch ``e`` is shuffled from ``(train_seed, e)``; a resumed run skips the batches it trained."""
         split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
-        return self._loader(split, True, self.batch_size, torch.Generator().manual_seed(self.train_seed))
+        size = len(self.datasets[split])
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        skip = self.batches_to_skip(-(-size // self.batch_size))
+        # The loader's own generator seeds worker processes without drawing from the global stream.
+        generator = torch.Generator().manual_seed(self.train_seed)
+        return self._loader(split, self.batch_size, EpochShuffle(size, self.train_seed, epoch), generator, skip)
 
     def read_labelled_file(self, path: str | Path) -> list[Example]:
         """Examples of an extra labelled file in the layout of the task's dev file (raises DataError)."""
@@ -226,12 +242,12 @@ class GlueDataModule(L.LightningDataModule):
                 remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {Path(path).name}",
             )
-        return self._loader(name, False, self.eval_batch_size)
+        return self._loader(name, self.eval_batch_size)
 
     def val_dataloader(self) -> DataLoader:
         # A generator of its own: iterating a loader without one draws from the global
         # stream, so validation settings would shift the dropout masks of later steps.
-        return self._loader("dev", False, self.eval_batch_size, torch.Generator().manual_seed(0))
+        return self._loader("dev", self.eval_batch_size, generator=torch.Generator().manual_seed(0))
 
 
 def _subset(rows: list[Example], limit: int | None, seed: int) -> list[Example]:

@@ -46,7 +46,7 @@ class TaskSpec:
         return self.num_labels == 1
 
 
-_PAIR = {"sentence1": ("sentence1",), "sentence2": ("sentence2",), "label": ("label",)}
+_PAIR: dict[str, tuple[str, ...]] = {"sentence1": ("sentence1",), "sentence2": ("sentence2",), "label": ("label",)}
 _NLI = ("entailment", "not_entailment")
 
 TASKS: dict[str, TaskSpec] = {

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 
 from distill_zoo.data.tasks import TaskSpec
+from distill_zoo.data.text import read_utf8
 from distill_zoo.errors import DataError
 
 Example = dict[str, str | int | float]
@@ -19,27 +21,36 @@ def read_glue_tsv(path: Path, spec: TaskSpec) -> list[Example]:
 
     The header row (if any) names the columns; files without one (CoLA) are read by
     the column positions in ``spec.headerless``. Quotes are literal text, as in GLUE.
+    Every row must have as many columns as the first: a stray tab would otherwise shift
+    or silently drop text. Blank lines are skipped.
     """
     if not path.is_file():
         raise DataError(f"missing data file {path}")
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows:
-        raise DataError(f"{path} is empty")
+    text = read_utf8(path)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not any(_has_text(row) for row in rows):
+        raise DataError(f"{path} is empty; a {spec.name} split needs a header line and at least one example row")
     positions, start = _column_positions(path, rows[0], spec)
-    needed = max(positions.values()) + 1
+    width = len(rows[0])
     examples = []
     for line, row in enumerate(rows[start:], start=start + 1):
-        if not row or row == [""]:
+        if not _has_text(row):
             continue
-        if len(row) < needed:
-            raise DataError(f"{path}, line {line}: expected at least {needed} tab-separated columns, found {len(row)}")
+        if len(row) != width:
+            raise DataError(
+                f"{path}, line {line}: expected {width} tab-separated columns (as on line 1), found {len(row)}; "
+                "fix the row (a tab inside the text adds a column)"
+            )
         example: Example = {f: row[positions[f]] for f in spec.text_fields}
         example["label"] = _parse_label(row[positions["label"]], spec, f"{path}, line {line}")
         examples.append(example)
     if not examples:
-        raise DataError(f"{path} has a header but no examples")
+        raise DataError(f"{path} has a header but no examples; a split needs at least one example row")
     return examples
+
+
+def _has_text(row: list[str]) -> bool:
+    return bool(row) and row != [""]
 
 
 def _column_positions(path: Path, first: list[str], spec: TaskSpec) -> tuple[dict[str, int], int]:

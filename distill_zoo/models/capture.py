@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+from transformers import PreTrainedModel
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import transformer_layers
@@ -22,15 +23,15 @@ from distill_zoo.models.dims import transformer_layers
 _PROJECTIONS = (("query", "key", "value"), ("q_lin", "k_lin", "v_lin"))
 
 
-def qkv_projections(model: nn.Module) -> list[tuple[nn.Linear, nn.Linear, nn.Linear]]:
+def qkv_projections(model: PreTrainedModel) -> list[tuple[nn.Linear, nn.Linear, nn.Linear]]:
     """(query, key, value) Linear modules of every transformer layer, in order."""
     found = []
     for layer in transformer_layers(model):
         modules = dict(layer.named_modules())
         for names in _PROJECTIONS:
-            hits = [next((m for n, m in modules.items() if n.split(".")[-1] == name), None) for name in names]
-            if all(isinstance(h, nn.Linear) for h in hits):
-                found.append(tuple(hits))
+            q, k, v = [next((m for n, m in modules.items() if n.split(".")[-1] == name), None) for name in names]
+            if isinstance(q, nn.Linear) and isinstance(k, nn.Linear) and isinstance(v, nn.Linear):
+                found.append((q, k, v))
                 break
         else:
             raise ConfigError(f"cannot find query/key/value projections in {type(layer).__name__}")

@@ -16,23 +16,31 @@ from distill_zoo.models.pretrained import resolve_pretrained
 
 
 def load_classifier(
-    name_or_path: str, num_labels: int, dropout: float | None = None, replace_head: bool = False
+    name_or_path: str,
+    num_labels: int,
+    dropout: float | None = None,
+    replace_head: bool = False,
+    trust_remote_code: bool = False,
 ) -> PreTrainedModel:
     """A sequence classifier with ``num_labels`` outputs from pretrained weights.
 
     A base encoder (no classification head in its checkpoint) gets a fresh head. A
     checkpoint that already has a classification head must have ``num_labels`` outputs,
     unless ``replace_head`` (then a head of another size is dropped for a fresh one).
+    ``trust_remote_code`` runs Python shipped with the checkpoint: off unless a config
+    asks for it (``+teacher.model.trust_remote_code=true``), since that code runs unchecked.
     """
     source = resolve_pretrained(name_or_path)
-    config = AutoConfig.from_pretrained(source)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
     if has_head and config.num_labels != num_labels and replace_head:
         print(f"[student] {name_or_path} has a {config.num_labels}-label head; the task has {num_labels}: fresh head")
         config.num_labels = num_labels
         if dropout is not None:
             set_dropout(config, dropout)
-        return AutoModelForSequenceClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code
+        )
     if has_head and config.num_labels != num_labels:
         raise ConfigError(
             f"{name_or_path} is a classifier with {config.num_labels} labels but the task has "
@@ -42,7 +50,9 @@ def load_classifier(
     config.num_labels = num_labels
     if dropout is not None:
         set_dropout(config, dropout)
-    return AutoModelForSequenceClassification.from_pretrained(source, config=config)
+    return AutoModelForSequenceClassification.from_pretrained(
+        source, config=config, trust_remote_code=trust_remote_code
+    )
 
 
 def random_classifier(
@@ -105,21 +115,24 @@ def random_config(
     return config
 
 
-def load_masked_lm(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
+def load_masked_lm(
+    name_or_path: str, num_labels: int | None = None, trust_remote_code: bool = False
+) -> PreTrainedModel:
     """A masked-LM model (vocabulary head) from pretrained weights; ``num_labels`` is ignored.
 
     The packaged MiniLM-L6 has no MLM head: masked-LM objectives need a teacher that does
-    (e.g. ``bert-base-uncased`` from the Hub, or a local checkpoint).
+    (e.g. ``bert-base-uncased`` from the Hub, or a local checkpoint). ``trust_remote_code``
+    as in :func:`load_classifier`.
     """
     del num_labels
     source = resolve_pretrained(name_or_path)
-    config = AutoConfig.from_pretrained(source)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     if not any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in (config.architectures or [])):
         raise ConfigError(
             f"{name_or_path} has no masked-LM head (architectures {config.architectures}); "
             "distilbert_mlm needs a masked-LM teacher such as bert-base-uncased"
         )
-    return AutoModelForMaskedLM.from_pretrained(source)
+    return AutoModelForMaskedLM.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
 def random_masked_lm(

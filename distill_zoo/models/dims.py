@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
-from transformers import PretrainedConfig
+from transformers import PretrainedConfig, PreTrainedModel
 
 from distill_zoo.features import EncoderDims
 
@@ -33,6 +33,8 @@ def set_encoder_dims(config: PretrainedConfig, **sizes: int) -> None:
 
 def transformer_layers(model: nn.Module) -> nn.ModuleList:
     """The ModuleList of transformer blocks of a Hugging Face encoder, found by its length."""
+    if not isinstance(model, PreTrainedModel):
+        raise TypeError(f"expected a Hugging Face model, got {type(model).__name__}")
     depth = model.config.num_hidden_layers
     for module in model.base_model.modules():
         if isinstance(module, nn.ModuleList) and len(module) == depth:

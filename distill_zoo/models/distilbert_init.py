@@ -53,8 +53,8 @@ def distilbert_from_bert(teacher: PreTrainedModel, layers: list[int], num_labels
         n_heads=dims.num_heads,
         hidden_dim=dims.intermediate_size,
         pad_token_id=teacher.config.pad_token_id,
-        num_labels=num_labels,
     )
+    config.num_labels = num_labels  # a PretrainedConfig property, not a DistilBertConfig argument
     masked_lm = hasattr(teacher, "cls")
     student = (DistilBertForMaskedLM if masked_lm else DistilBertForSequenceClassification)(config)
     source, target = teacher.state_dict(), student.state_dict()

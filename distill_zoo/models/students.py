@@ -68,14 +68,17 @@ def from_config(
     return type(teacher)(config)  # the teacher's head type: classifier, or masked LM in general runs
 
 
-def from_pretrained(teacher: PreTrainedModel, num_labels: int, name_or_path: str) -> PreTrainedModel:
+def from_pretrained(
+    teacher: PreTrainedModel, num_labels: int, name_or_path: str, trust_remote_code: bool = False
+) -> PreTrainedModel:
     """A student loaded from a saved checkpoint (e.g. a previous run's ``student/``).
 
     A checkpoint whose classification head has another label count (a general stage's
     placeholder head, or another task's) keeps its encoder and gets a fresh head.
+    ``trust_remote_code`` as in :func:`~distill_zoo.models.load_classifier` (off by default).
     """
     del teacher
-    return load_classifier(name_or_path, num_labels, replace_head=True)
+    return load_classifier(name_or_path, num_labels, replace_head=True, trust_remote_code=trust_remote_code)
 
 
 def distilbert_student(

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import operator
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from torch import Tensor, nn
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
+
+_Side = TypeVar("_Side", EncoderDims, EncoderFeatures)
+
+
+def of_teacher(teacher: _Side | None) -> _Side:
+    """The teacher's dims or features. Never None for an objective that ``needs_teacher``:
+    the LightningModule refuses to build one without a teacher, so None is a caller's bug."""
+    if teacher is None:
+        raise ValueError("this objective reads the teacher, but it was given none")
+    return teacher
+
+
+def add_up(values: Iterable[Tensor]) -> Tensor:
+    """The sum of one or more tensors (``sum`` would start from the int 0)."""
+    return functools.reduce(operator.add, values)
 
 
 class Objective(nn.Module):
@@ -85,7 +103,7 @@ class Objective(nn.Module):
                 "schedule must not enter a phase without active terms"
             )
         weighted = {f"loss_{name}": self.weights[name] * value for name, value in terms.items()}
-        total = sum(weighted.values())
+        total = add_up(weighted.values())
         return {"loss": total, **weighted}
 
     def forward(

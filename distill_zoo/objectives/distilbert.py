@@ -9,7 +9,8 @@ from torch import Tensor
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import cosine_loss, logit_kd, task_loss
-from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
 
 
 class DistilBERTObjective(Objective):
@@ -32,10 +33,8 @@ class DistilBERTObjective(Objective):
     default_weights = {"kd": 0.5, "task": 0.5, "cos": 0.1}
 
     def __init__(self, weights: Mapping[str, float] | None = None, temperature: float = 2.0) -> None:
-        if temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature}")
         super().__init__(weights)
-        self.temperature = temperature
+        self.temperature = checks.positive("temperature", temperature)
 
     def student_request(self) -> FeatureRequest:
         return FeatureRequest(logits=True, hidden_states=(-1,) if self.active("cos") else ())
@@ -56,9 +55,9 @@ class DistilBERTObjective(Objective):
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         if self.active("kd"):
-            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.requested_logits(), of_teacher(teacher).requested_logits(), self.temperature)
         if self.active("task"):
-            terms["task"] = task_loss(student.logits, batch["labels"])
+            terms["task"] = task_loss(student.requested_logits(), batch["labels"])
         if self.active("cos"):
-            terms["cos"] = cosine_loss(student.hidden(-1), teacher.hidden(-1), student.attention_mask)
+            terms["cos"] = cosine_loss(student.hidden(-1), of_teacher(teacher).hidden(-1), student.attention_mask)
         return self.combine(terms)

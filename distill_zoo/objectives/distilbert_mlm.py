@@ -10,9 +10,12 @@ from torch import Tensor
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import cosine_loss, kl_div
-from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
 
 IGNORE_INDEX = -100
+#: Where L_kd is averaged (see the class docstring).
+KD_POSITIONS = ("all", "masked")
 
 
 class DistilBERTMLMObjective(Objective):
@@ -36,12 +39,12 @@ class DistilBERTMLMObjective(Objective):
     def __init__(
         self, weights: Mapping[str, float] | None = None, temperature: float = 2.0, kd_positions: str = "all"
     ) -> None:
-        if kd_positions not in ("all", "masked"):
-            raise ConfigError(f"kd_positions must be 'all' or 'masked', got {kd_positions!r}")
         super().__init__(weights)
-        self.temperature, self.kd_positions = temperature, kd_positions
+        self.temperature = checks.positive("temperature", temperature)
+        self.kd_positions = checks.choice("kd_positions", kd_positions, KD_POSITIONS)
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        teacher = of_teacher(teacher)
         if self.active("cos") and student.hidden_size != teacher.hidden_size:
             raise ConfigError(
                 f"L_cos compares hidden states directly: student width {student.hidden_size} != teacher "
@@ -66,10 +69,12 @@ class DistilBERTMLMObjective(Objective):
             raise ConfigError("distilbert_mlm needs masked-LM models (teacher=*_mlm) that return vocabulary logits")
         if self.active("kd"):
             positions = mask if self.kd_positions == "all" else (batch["mlm_labels"] != IGNORE_INDEX).long()
-            terms["kd"] = kl_div(student.logits, teacher.logits, self.temperature, positions)
+            terms["kd"] = kl_div(
+                student.requested_logits(), of_teacher(teacher).requested_logits(), self.temperature, positions
+            )
         if self.active("mlm"):
-            labels = batch["mlm_labels"]
-            terms["mlm"] = F.cross_entropy(student.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+            logits, labels = student.requested_logits(), batch["mlm_labels"]
+            terms["mlm"] = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
         if self.active("cos"):
-            terms["cos"] = cosine_loss(student.hidden(-1), teacher.hidden(-1), mask)
+            terms["cos"] = cosine_loss(student.hidden(-1), of_teacher(teacher).hidden(-1), mask)
         return self.combine(terms)

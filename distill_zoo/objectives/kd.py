@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderFeatures
 from distill_zoo.losses import logit_kd, task_loss
-from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
 
 
 class KDObjective(Objective):
@@ -28,19 +28,16 @@ class KDObjective(Objective):
     default_weights = {"kd": 0.5, "task": 0.5}
 
     def __init__(self, alpha: float = 0.5, temperature: float = 2.0) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ConfigError(f"kd alpha must lie in [0, 1], got {alpha}")
-        if temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature}")
+        checks.fraction("alpha", alpha)
         super().__init__({"kd": alpha, "task": 1.0 - alpha})
-        self.temperature = temperature
+        self.temperature = checks.positive("temperature", temperature)
 
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         if self.active("kd"):
-            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.requested_logits(), of_teacher(teacher).requested_logits(), self.temperature)
         if self.active("task"):
-            terms["task"] = task_loss(student.logits, batch["labels"])
+            terms["task"] = task_loss(student.requested_logits(), batch["labels"])
         return self.combine(terms)

@@ -25,8 +25,20 @@ from distill_zoo.errors import ConfigError
 from distill_zoo.features import check_layer_list
 
 LayerSpec = str | Sequence[int]
+#: The named maps of :func:`hidden_map` and :func:`attention_map` (TinyBERT, MobileBERT).
+NAMED_MAPS = ("uniform", "last")
 #: PKD's named maps (:func:`patient_map`).
 PATIENT_MAPS = ("skip", "last")
+
+
+def check_spec(spec: LayerSpec, names: Sequence[str]) -> LayerSpec:
+    """``spec`` if it is one of the map ``names`` or not a string; an explicit list is checked
+    against the depths later, in :func:`hidden_map` and friends. Objectives call this in their
+    constructors so that a misspelt map fails before any model is loaded."""
+    if isinstance(spec, str) and spec not in names:
+        named = ", ".join(repr(n) for n in names)
+        raise ConfigError(f"method.layer_map must be {named} or a list of 0-based teacher layers, got {spec!r}")
+    return spec
 
 
 def _stride(num_student: int, num_teacher: int, what: str = "a uniform layer map") -> int:
@@ -45,13 +57,11 @@ def hidden_map(spec: LayerSpec, num_student: int, num_teacher: int, embeddings: 
     ``last``: the last layers only. A list gives one 0-based teacher layer j per student
     layer m, paired as hidden states m + 1 ↔ j + 1. ``embeddings`` adds the 0 ↔ 0 pair.
     """
-    if spec == "uniform":
+    if check_spec(spec, NAMED_MAPS) == "uniform":
         k = _stride(num_student, num_teacher)
         pairs = [(m, m * k) for m in range(1, num_student + 1)]
     elif spec == "last":
         pairs = [(num_student, num_teacher)]
-    elif isinstance(spec, str):
-        raise ConfigError(f"layer map must be 'uniform', 'last' or a list of teacher layers, got {spec!r}")
     else:
         pairs = [(m + 1, j + 1) for m, j in enumerate(_validated(spec, num_student, num_teacher))]
     return ([(0, 0)] if embeddings else []) + pairs
@@ -64,13 +74,11 @@ def attention_map(spec: LayerSpec, num_student: int, num_teacher: int) -> list[t
     k (TinyBERT; 4 ← 12 uses teacher layers 2, 5, 8, 11, i.e. 3, 6, 9, 12 counted from 1).
     ``last``: last ↔ last. A list gives the 0-based teacher layer for each student layer.
     """
-    if spec == "uniform":
+    if check_spec(spec, NAMED_MAPS) == "uniform":
         k = _stride(num_student, num_teacher)
         return [(i, i * k + k - 1) for i in range(num_student)]
     if spec == "last":
         return [(num_student - 1, num_teacher - 1)]
-    if isinstance(spec, str):
-        raise ConfigError(f"layer map must be 'uniform', 'last' or a list of teacher layers, got {spec!r}")
     return list(enumerate(_validated(spec, num_student, num_teacher)))
 
 
@@ -87,8 +95,7 @@ def patient_map(spec: LayerSpec, num_student: int, num_teacher: int) -> list[tup
     final layers only. A list gives N_s − 1 0-based teacher layers, one per student
     layer but the last.
     """
-    if isinstance(spec, str) and spec not in PATIENT_MAPS:
-        raise ConfigError(f"pkd's layer_map must be 'skip', 'last' or a list of 0-based teacher layers, got {spec!r}")
+    check_spec(spec, PATIENT_MAPS)
     if num_student > num_teacher:
         raise ConfigError(
             f"pkd's patient term needs a student no deeper than its teacher, got a {num_student}-layer student "
@@ -113,7 +120,7 @@ def patient_map(spec: LayerSpec, num_student: int, num_teacher: int) -> list[tup
     return list(enumerate(layers))
 
 
-def _validated(spec: Sequence[int], num_student: int, num_teacher: int) -> list[int]:
+def _validated(spec: LayerSpec, num_student: int, num_teacher: int) -> list[int]:
     layers = check_layer_list(spec, num_teacher, "method.layer_map")
     if len(layers) != num_student:
         raise ConfigError(

@@ -9,7 +9,8 @@ from torch import Tensor
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import attention_kl, logit_kd, relation_kl, task_loss
-from distill_zoo.objectives.base import Objective
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
 from distill_zoo.objectives.layer_map import require_equal_heads
 
 #: The papers' transfer terms (weight 1) plus the head terms of a task run: ``task``
@@ -28,6 +29,9 @@ class MiniLMObjective(Objective):
 
     v1: L = KL(A_T ‖ A_S) + KL(VR_T ‖ VR_S) on the **last** layers, A = softmax(QKᵀ/√d_k),
     VR = softmax(VVᵀ/√d_k) per attention head; needs equal head counts, widths may differ.
+    With the ``at`` weight at 0 the head counts may differ too (not in the paper): VR then
+    splits both models' values into the student's head count, as v2 splits into
+    ``relation_heads``, so that count must divide the teacher's width.
 
     v2: L = KL_QQ + KL_KK + KL_VV, relations R = softmax(X_r X_rᵀ/√d_r) over
     ``relation_heads`` heads made by splitting each token's concatenated Q (K, V)
@@ -60,12 +64,10 @@ class MiniLMObjective(Objective):
         student_layer: int = -1,
         temperature: float = 1.0,
     ) -> None:
-        if version not in VERSION_TERMS:
-            raise ConfigError(f"minilm version must be v1 or v2, got {version!r}")
-        super().__init__(weights, defaults=VERSION_TERMS[version])
-        self.version, self.relation_heads = version, relation_heads
+        super().__init__(weights, defaults=VERSION_TERMS[checks.choice("version", version, VERSION_TERMS)])
+        self.version, self.relation_heads = version, checks.count("relation_heads", relation_heads)
         self.teacher_layer, self.student_layer = teacher_layer, student_layer
-        self.temperature = temperature
+        self.temperature = checks.positive("temperature", temperature)
         self.value_heads = 0  # v1: the attention head count, set by configure()
         #: None: every active term; ``transfer``: the relation terms; ``finetune``: the head terms.
         self.phase: str | None = None
@@ -79,12 +81,20 @@ class MiniLMObjective(Objective):
         return (term in self.head_terms) == (self.phase == "finetune")
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        teacher = of_teacher(teacher)
         for name, layer, dims in (("teacher", self.teacher_layer, teacher), ("student", self.student_layer, student)):
             if not -dims.num_layers <= layer < dims.num_layers:
                 raise ConfigError(f"minilm {name}_layer {layer} is out of range for {dims.num_layers} layers")
         if self.version == "v1":
-            require_equal_heads(student.num_heads, teacher.num_heads, "MiniLM v1 (use method.version=v2 otherwise)")
+            if self.active("at"):
+                require_equal_heads(student.num_heads, teacher.num_heads, "MiniLM v1 (use method.version=v2 otherwise)")
             self.value_heads = student.num_heads
+            if self.active("vr") and teacher.hidden_size % self.value_heads:
+                raise ConfigError(
+                    f"minilm v1's value relation splits the teacher's values into the student's {self.value_heads} "
+                    f"heads, which does not divide its width {teacher.hidden_size}; give the student a head count "
+                    "that does, or use method.version=v2 with method.relation_heads"
+                )
             return
         bad = [w for w in (student.hidden_size, teacher.hidden_size) if w % self.relation_heads]
         if bad:
@@ -109,6 +119,7 @@ class MiniLMObjective(Objective):
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
+        teacher = of_teacher(teacher)
         s, t = student.layer(self.student_layer), teacher.layer(self.teacher_layer)
         mask, terms = student.attention_mask, {}
         if self.version == "v1":
@@ -123,7 +134,7 @@ class MiniLMObjective(Objective):
                         getattr(student, side)[s], getattr(teacher, side)[t], self.relation_heads, mask
                     )
         if self._on("kd"):
-            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.requested_logits(), teacher.requested_logits(), self.temperature)
         if self._on("task"):
-            terms["task"] = task_loss(student.logits, batch["labels"])
+            terms["task"] = task_loss(student.requested_logits(), batch["labels"])
         return self.combine(terms)

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import attention_kl, layer_norm_mse, logit_kd, moment_mse, task_loss
 from distill_zoo.losses.feature_map import MOMENT_NORMS
-from distill_zoo.objectives.base import Objective
-from distill_zoo.objectives.layer_map import attention_map, require_equal_heads
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
+from distill_zoo.objectives.layer_map import NAMED_MAPS, attention_map, check_spec, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
 
 
@@ -54,16 +54,16 @@ class MobileBERTObjective(Objective):
         moment_norm: str = "l2",
     ) -> None:
         super().__init__(weights)
-        if moment_norm not in MOMENT_NORMS:
-            raise ConfigError(f"mobilebert moment_norm must be one of {MOMENT_NORMS}, got {moment_norm!r}")
-        self.moment_norm = moment_norm
-        self.layer_map, self.temperature, self.cross_entropy_at = layer_map, temperature, cross_entropy_at
+        self.moment_norm = checks.choice("moment_norm", moment_norm, MOMENT_NORMS)
+        self.layer_map, self.cross_entropy_at = check_spec(layer_map, NAMED_MAPS), cross_entropy_at
+        self.temperature = checks.positive("temperature", temperature)
         self.pairs: list[tuple[int, int]] = []
         self.projections = nn.ModuleList()
         self.phase: int | None = None
         self.num_student_layers = 0
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        teacher = of_teacher(teacher)
         self.pairs = attention_map(self.layer_map, student.num_layers, teacher.num_layers)
         self.num_student_layers = student.num_layers
         if self.active("at"):
@@ -105,7 +105,9 @@ class MobileBERTObjective(Objective):
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
-        mask, terms = student.attention_mask, {}
+        teacher = of_teacher(teacher)
+        mask = student.attention_mask
+        terms: dict[str, Tensor] = {}
         for i, s, t in self._pairs():
             parts: dict[str, Tensor] = {}
             if self._on("fmt", s) or self._on("mean", s) or self._on("var", s):
@@ -118,9 +120,9 @@ class MobileBERTObjective(Objective):
                 parts["at"] = attention_kl(student.scores[s], teacher.scores[t], mask, self.cross_entropy_at)
             for name, value in parts.items():
                 if self._on(name, s):
-                    terms[name] = terms.get(name, 0.0) + value
+                    terms[name] = terms[name] + value if name in terms else value
         if self._on("kd"):
-            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.requested_logits(), teacher.requested_logits(), self.temperature)
         if self._on("task"):
-            terms["task"] = task_loss(student.logits, batch["labels"])
+            terms["task"] = task_loss(student.requested_logits(), batch["labels"])
         return self.combine(terms)

@@ -11,8 +11,9 @@ from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import logit_kd, logit_soft_ce, patient_loss, task_loss
 from distill_zoo.losses.patient import REDUCTIONS
-from distill_zoo.objectives.base import Objective
-from distill_zoo.objectives.layer_map import PATIENT_MAPS, patient_map
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, of_teacher
+from distill_zoo.objectives.layer_map import PATIENT_MAPS, check_spec, patient_map
 
 #: The soft term's two forms, each logged under the name of its formula.
 SOFT_LOSSES = ("kd", "soft_ce")
@@ -66,20 +67,13 @@ class PKDObjective(Objective):
         soft_loss: str = "kd",
         reduction: str = "sum",
     ) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ConfigError(f"pkd alpha must lie in [0, 1], got {alpha}")
-        if temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature}")
-        if soft_loss not in SOFT_LOSSES:
-            raise ConfigError(f"pkd soft_loss must be one of {SOFT_LOSSES}, got {soft_loss!r}")
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"pkd reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        if isinstance(layer_map, str) and layer_map not in PATIENT_MAPS:
-            raise ConfigError(
-                f"pkd's layer_map must be 'skip', 'last' or a list of 0-based teacher layers, got {layer_map!r}"
-            )
+        checks.fraction("alpha", alpha)
+        checks.non_negative("beta", beta)
+        checks.choice("soft_loss", soft_loss, SOFT_LOSSES)
         super().__init__(defaults={soft_loss: alpha, "task": 1.0 - alpha, "pt": beta})
-        self.soft_loss, self.temperature, self.layer_map, self.reduction = soft_loss, temperature, layer_map, reduction
+        self.soft_loss, self.temperature = soft_loss, checks.positive("temperature", temperature)
+        self.layer_map = check_spec(layer_map, PATIENT_MAPS)
+        self.reduction = checks.choice("reduction", reduction, REDUCTIONS)
         #: (student, teacher) 0-based layer pairs of ``pt``, set by :meth:`configure`.
         self.pairs: list[tuple[int, int]] = []
 
@@ -87,6 +81,7 @@ class PKDObjective(Objective):
         self.pairs = []
         if not self.active("pt"):
             return
+        teacher = of_teacher(teacher)
         self.pairs = patient_map(self.layer_map, student.num_layers, teacher.num_layers)
         if student.hidden_size != teacher.hidden_size:
             raise ConfigError(
@@ -111,13 +106,14 @@ class PKDObjective(Objective):
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
+        teacher = of_teacher(teacher)
         terms: dict[str, Tensor] = {}
         if self.active("kd"):
-            terms["kd"] = logit_kd(student.logits, teacher.logits, self.temperature)
+            terms["kd"] = logit_kd(student.requested_logits(), teacher.requested_logits(), self.temperature)
         if self.active("soft_ce"):
-            terms["soft_ce"] = logit_soft_ce(student.logits, teacher.logits, self.temperature)
+            terms["soft_ce"] = logit_soft_ce(student.requested_logits(), teacher.requested_logits(), self.temperature)
         if self.active("task"):
-            terms["task"] = task_loss(student.logits, batch["labels"])
+            terms["task"] = task_loss(student.requested_logits(), batch["labels"])
         if self.active("pt"):
             terms["pt"] = patient_loss(self._cls(student, 0), self._cls(teacher, 1), self.reduction)
         return self.combine(terms)

@@ -23,4 +23,4 @@ class SupervisedObjective(Objective):
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
-        return self.combine({"task": task_loss(student.logits, batch["labels"])})
+        return self.combine({"task": task_loss(student.requested_logits(), batch["labels"])})

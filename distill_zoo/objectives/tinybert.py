@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from distill_zoo.errors import ConfigError
 from distill_zoo.features import EncoderDims, EncoderFeatures, FeatureRequest
 from distill_zoo.losses import attention_mse, hidden_mse, logit_soft_ce
-from distill_zoo.objectives.base import Objective
-from distill_zoo.objectives.layer_map import attention_map, hidden_map, require_equal_heads
+from distill_zoo.losses.attention import REDUCTIONS
+from distill_zoo.objectives import checks
+from distill_zoo.objectives.base import Objective, add_up, of_teacher
+from distill_zoo.objectives.layer_map import NAMED_MAPS, attention_map, check_spec, hidden_map, require_equal_heads
 from distill_zoo.objectives.projection import make_projection
 
 STAGES = {
@@ -60,20 +61,19 @@ class TinyBERTObjective(Objective):
         shared_projection: bool = False,
         reduction: str = "valid",
     ) -> None:
-        if stage not in STAGES:
-            raise ConfigError(f"tinybert stage must be one of {sorted(STAGES)}, got {stage!r}")
-        if reduction not in ("valid", "reference"):
-            raise ConfigError(f"tinybert reduction must be 'valid' or 'reference', got {reduction!r}")
+        checks.choice("stage", stage, STAGES)
         merged = {**self.default_weights, **(weights or {})}
         super().__init__({k: (w if k in STAGES[stage] else 0.0) for k, w in merged.items()})
-        self.stage, self.layer_map, self.temperature = stage, layer_map, temperature
-        self.shared_projection, self.reduction = shared_projection, reduction
+        self.stage, self.layer_map = stage, check_spec(layer_map, NAMED_MAPS)
+        self.temperature = checks.positive("temperature", temperature)
+        self.shared_projection, self.reduction = shared_projection, checks.choice("reduction", reduction, REDUCTIONS)
         self.hidden_pairs: list[tuple[int, int]] = []
         self.attention_pairs: list[tuple[int, int]] = []
         self.proj_embd: nn.Module = nn.Identity()
         self.proj_hidn: nn.Module = nn.Identity()
 
     def configure(self, student: EncoderDims, teacher: EncoderDims | None) -> None:
+        teacher = of_teacher(teacher)
         self.hidden_pairs = hidden_map(self.layer_map, student.num_layers, teacher.num_layers)
         self.attention_pairs = attention_map(self.layer_map, student.num_layers, teacher.num_layers)
         if self.active("attn"):
@@ -101,24 +101,25 @@ class TinyBERTObjective(Objective):
     def forward(
         self, student: EncoderFeatures, teacher: EncoderFeatures | None, batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
+        teacher = of_teacher(teacher)
         mask, terms = student.attention_mask, {}
         if self.active("embd"):
             terms["embd"] = hidden_mse(self.proj_embd(student.hidden(0)), teacher.hidden(0), mask, self.reduction)
         if self.active("hidn"):
-            terms["hidn"] = sum(
+            terms["hidn"] = add_up(
                 hidden_mse(self.proj_hidn(student.hidden(s)), teacher.hidden(t), mask, self.reduction)
                 for s, t in self.hidden_pairs
                 if s > 0
             )
         if self.active("attn"):
-            terms["attn"] = sum(
+            terms["attn"] = add_up(
                 attention_mse(student.scores[s], teacher.scores[t], mask, self.reduction)
                 for s, t in self.attention_pairs
             )
         if self.active("soft_ce"):
             terms["soft_ce"] = logit_soft_ce(
-                student.logits,
-                teacher.logits,
+                student.requested_logits(),
+                teacher.requested_logits(),
                 self.temperature,
                 reduction="reference" if self.reduction == "reference" else "mean",
             )

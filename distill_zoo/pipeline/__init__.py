@@ -10,6 +10,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from omegaconf import DictConfig
 
     from distill_zoo.pipeline.record import RunRecord
@@ -31,9 +33,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunRecord | None:
+def run(
+    cfg: DictConfig, overrides: list[str] | None = None, on_ready: Callable[[str | None], None] | None = None
+) -> RunRecord | None:
     """A chain of runs when the config has ``chain`` (its stages compose the config again
-    with ``overrides``, the run's command-line overrides); otherwise one run, task or corpus."""
+    with ``overrides``, the run's command-line overrides); otherwise one run, task or corpus.
+
+    ``on_ready(teacher_entry)`` is called once a run's pre-flight checks have passed, before
+    it trains or writes anything (``run.py`` writes the run folder's saved config then)."""
     from distill_zoo.pipeline.chain import run_chain
     from distill_zoo.pipeline.stages import run_pipeline
 
@@ -42,5 +49,5 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunRecord | None
             from hydra.core.hydra_config import HydraConfig
 
             overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        return run_chain(cfg, overrides)
-    return run_pipeline(cfg)
+        return run_chain(cfg, overrides, on_ready)
+    return run_pipeline(cfg, on_ready=on_ready)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 from hydra.errors import InstantiationException
@@ -16,14 +16,24 @@ from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError, DistillZooError
 from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import Objective
+from distill_zoo.pipeline.secrets import redact
+from distill_zoo.training.checkpoints import checkpoint_callbacks
 
 #: Keys of a group's config that describe it rather than construct it.
 DESCRIPTIVE_KEYS = ("name", "init")
 
 
+def container(node: DictConfig) -> dict[str, Any]:
+    """``OmegaConf.to_container(node, resolve=True)`` of a mapping node, typed as the dict it is."""
+    resolved = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(resolved, dict):
+        raise TypeError(f"expected a mapping config node, got {type(resolved).__name__}")
+    return cast(dict[str, Any], resolved)
+
+
 def build(node: DictConfig, drop: tuple[str, ...] = DESCRIPTIVE_KEYS, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` without the ``drop`` keys; our own errors come out unwrapped."""
-    resolved = OmegaConf.to_container(node, resolve=True)
+    resolved = container(node)
     config = {k: v for k, v in resolved.items() if k not in drop}
     try:
         return instantiate(config, **kwargs)
@@ -72,7 +82,7 @@ def build_loggers(cfg: DictConfig, save_dir: Path) -> list[Logger]:
         if node.get("group") == "auto":
             extra["group"] = sweep_name() or cfg.get("group")
         loggers.append(build(node, drop=("group",) if "group" in extra else (), **extra))
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = redact(OmegaConf.to_container(cfg, resolve=True))
     for logger in loggers:
         logger.log_hyperparams(config)
     return loggers
@@ -101,8 +111,25 @@ def build_trainer(
     loggers: list[Logger] | bool,
     root_dir: Path,
     callbacks: list[L.Callback] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> L.Trainer:
-    """A Lightning Trainer from ``cfg.trainer`` (which the ``strategy`` group fills in)."""
+    """A Lightning Trainer from ``cfg.trainer`` (which the ``strategy`` group fills in), writing
+    ``checkpoint_dir/last.ckpt`` as ``cfg.checkpoint`` says (None: no checkpoints)."""
+    options = cfg.get("checkpoint") or {}
+    callbacks = list(callbacks or [])
+    if checkpoint_dir is not None and options.get("enabled", True):
+        callbacks += checkpoint_callbacks(
+            checkpoint_dir,
+            int(options.get("every_n_epochs", 1)),
+            options.get("every_n_minutes"),
+            options.get("every_n_steps"),
+        )
     return build(
-        cfg.trainer, max_epochs=max_epochs, logger=loggers, default_root_dir=str(root_dir), callbacks=callbacks or []
+        cfg.trainer,
+        max_epochs=max_epochs,
+        logger=loggers,
+        default_root_dir=str(root_dir),
+        callbacks=callbacks,
+        # Our own PeriodicCheckpoint writes the checkpoints; Lightning's default ModelCheckpoint would add more files.
+        enable_checkpointing=False,
     )

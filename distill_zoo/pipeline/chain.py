@@ -24,13 +24,15 @@ its index; only the last stage's student is the pipeline's product. A stage whos
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from distill_zoo.errors import ConfigError
+from distill_zoo.pipeline.builders import container
 from distill_zoo.pipeline.record import RunRecord, StageInfo, differences, read_record, write_json
 from distill_zoo.pipeline.stages import run_pipeline
 
@@ -39,7 +41,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def stage_overrides(
-    run_overrides: list[str], stage: DictConfig, out_dir: Path, previous: str | None, data: list[str] = ()
+    run_overrides: list[str], stage: DictConfig, out_dir: Path, previous: str | None, data: Sequence[str] = ()
 ) -> list[str]:
     """The overrides of one stage: the run's, the stage's, then where its model comes from.
 
@@ -88,7 +90,7 @@ def data_overrides(cfg: DictConfig, stage: DictConfig) -> list[str]:
     node = cfg.get(stage.data)
     if node is None:
         raise ConfigError(f"chain stage {stage.name!r} takes its data from {stage.data!r}, which the config lacks")
-    values = OmegaConf.to_container(node, resolve=True)
+    values = container(node)
     return [f"data={stage.data}", *(f"data.{k}={_override_value(v)}" for k, v in values.items() if k != "_target_")]
 
 
@@ -114,7 +116,7 @@ _STAGE_SECTIONS = ("seed", "teacher", "student", "method", "callbacks", "data", 
 
 def _check_reuse(record: RunRecord, stage_cfg: DictConfig, out_dir: Path) -> None:
     """Refuse to reuse a finished stage that was run with another config."""
-    now = OmegaConf.to_container(stage_cfg, resolve=True)
+    now = container(stage_cfg)
     diff = differences({k: record.config.get(k) for k in _STAGE_SECTIONS}, {k: now.get(k) for k in _STAGE_SECTIONS})
     if diff:
         raise ConfigError(
@@ -123,7 +125,9 @@ def _check_reuse(record: RunRecord, stage_cfg: DictConfig, out_dir: Path) -> Non
         )
 
 
-def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
+def run_chain(
+    cfg: DictConfig, run_overrides: list[str], on_ready: Callable[[str | None], None] | None = None
+) -> RunRecord | None:
     """Run every stage of ``cfg.chain`` in order; return the last stage's record.
 
     ``run_overrides`` are the command line's overrides of this run (each stage composes
@@ -148,7 +152,7 @@ def run_chain(cfg: DictConfig, run_overrides: list[str]) -> RunRecord | None:
             print(f"[chain] stage {stage.name} already finished, reusing {out_dir}")
         else:
             print(f"[chain] stage {index}: {stage.name}")
-            record = run_pipeline(stage_cfg, info)
+            record = run_pipeline(stage_cfg, info, on_ready)
             if record is None:
                 return None
         previous = record.student.path

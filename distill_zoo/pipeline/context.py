@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning as L
 import torch
@@ -33,15 +34,21 @@ from distill_zoo.pipeline.builders import (
     build_pretrained_teacher,
     build_student,
     build_tokenizer,
+    container,
 )
 from distill_zoo.pipeline.record import StageInfo
 from distill_zoo.pipeline.teacher_stage import TeacherEntry, is_cached, resolve_teacher
+
+if TYPE_CHECKING:
+    from distill_zoo.data.corpus import CorpusDataModule
 
 STAGES = ("teacher", "distill", "eval")
 #: student.init values for builders that copy teacher layers.
 LAYER_INITS = ("pretrained", "finetuned")
 #: File in an exported student folder holding the objective's learned state (projections).
 OBJECTIVE_STATE = "objective_state.pt"
+#: Folder of a run's (or chain stage's) checkpoints, inside its output folder.
+CHECKPOINTS = "checkpoints"
 #: Offset of the projections' random stream from the run seed.
 PROJECTION_STREAM = 7919
 
@@ -62,8 +69,8 @@ class RunContext:
     out_dir: Path
     spec: TaskSpec | None
     tokenizer: PreTrainedTokenizerBase
-    datamodule: object
-    teacher_data: object
+    datamodule: GlueDataModule | CorpusDataModule
+    teacher_data: GlueDataModule | CorpusDataModule
     objective: Objective
     teacher_model: PreTrainedModel
     teacher: TeacherEntry
@@ -91,8 +98,8 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     datamodule = build_datamodule(cfg, tokenizer)
     if spec is not None:
         datamodule.load_examples()
-    else:
-        datamodule.lines()
+    else:  # a corpus run: build(cfg.data) made a CorpusDataModule
+        cast("CorpusDataModule", datamodule).lines()
     objective = build_objective(cfg)
     labels = num_labels(spec)
     with torch.random.fork_rng():
@@ -109,6 +116,7 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         objective.bind(student_dims, encoder_dims(teacher_model.config))
     _carry_objective_state(cfg, objective)
     _check_objective(objective, spec, stage)
+    _check_models(cfg, objective, teacher_model, student_dims if student is None else student)
     teacher_data = _teacher_datamodule(cfg, datamodule, tokenizer) if spec is not None else datamodule
     digest = teacher_data.train_digest() if spec is not None else ""
     teacher = resolve_teacher(cfg, digest)
@@ -141,7 +149,7 @@ def _teacher_datamodule(
     wanted = finetune.max_train_samples
     if wanted == cfg.data.get("max_train_samples"):
         return datamodule
-    options = OmegaConf.to_container(cfg.data, resolve=True) | {"max_train_samples": wanted, "augment": None}
+    options = container(cfg.data) | {"max_train_samples": wanted, "augment": None}
     teacher_data = build(OmegaConf.create(options))
     teacher_data.set_tokenizer(tokenizer)
     teacher_data.load_examples()
@@ -221,6 +229,27 @@ def _check_objective(objective: Objective, spec: TaskSpec | None, stage: StageIn
             f"{name} as configured trains no term that reaches the classifier ({objective.weights}), so the "
             "run would be scored with an untrained head; give a head term a weight (e.g. method.weights.task=1), "
             "or run it as an intermediate stage of a chain (experiment=tinybert_two_step)"
+        )
+
+
+def _check_models(cfg: DictConfig, objective: Objective, teacher: PreTrainedModel, student: object) -> None:
+    """Inputs the models cannot take: sequences longer than their position tables, and
+    vocabulary logits compared across different vocabularies."""
+    configs = [("teacher", teacher.config)]
+    if isinstance(student, PreTrainedModel):
+        configs.append(("student", student.config))
+    max_length = cfg.data.get("max_length")
+    for role, config in configs:
+        positions = getattr(config, "max_position_embeddings", None)
+        if max_length is not None and positions is not None and max_length > positions:
+            raise ConfigError(
+                f"data.max_length={max_length} is longer than the {role}'s {positions} positions; "
+                f"set data.max_length={positions} or less"
+            )
+    if objective.vocabulary_logits and len(configs) == 2 and teacher.config.vocab_size != configs[1][1].vocab_size:
+        raise ConfigError(
+            f"{type(objective).__name__} compares vocabulary logits, but the teacher has {teacher.config.vocab_size} "
+            f"tokens and the student {configs[1][1].vocab_size}; use a student built on the teacher's tokenizer"
         )
 
 

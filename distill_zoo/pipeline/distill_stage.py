@@ -15,8 +15,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.builders import build, build_callbacks, build_trainer
-from distill_zoo.pipeline.context import OBJECTIVE_STATE, RunContext
+from distill_zoo.pipeline.context import CHECKPOINTS, OBJECTIVE_STATE, RunContext
 from distill_zoo.training import DistillationModule
+from distill_zoo.training.checkpoints import fit_resuming
 
 
 def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) -> L.Trainer:
@@ -37,13 +38,19 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         warmup_ratio=cfg.warmup_ratio,
         gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
     )
+    checkpoints = ctx.out_dir / CHECKPOINTS
     trainer = build_trainer(
-        cfg, cfg.trainer.max_epochs, loggers=loggers, root_dir=ctx.out_dir, callbacks=build_callbacks(cfg)
+        cfg,
+        cfg.trainer.max_epochs,
+        loggers=loggers,
+        root_dir=ctx.out_dir,
+        callbacks=build_callbacks(cfg),
+        checkpoint_dir=checkpoints,
     )
     if hasattr(ctx.datamodule, "train_seed"):
         ctx.datamodule.train_seed = cfg.seed
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer.fit(module, datamodule=ctx.datamodule)
+    fit_resuming(trainer, module, ctx.datamodule, checkpoints, "distill")
     return trainer
 
 

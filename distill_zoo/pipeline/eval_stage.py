@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor
@@ -80,10 +80,17 @@ def dev_metrics(
     model: PreTrainedModel, loader: DataLoader, metric_names: tuple[str, ...], desc: str
 ) -> dict[str, float]:
     """The task's metrics of ``model`` over every batch of ``loader``."""
-    return predict(model, loader, desc).metrics(metric_names, model.config.num_labels)
+    num_labels = model.config.num_labels
+    assert num_labels is not None, "a classifier's config sets num_labels"
+    return predict(model, loader, desc).metrics(metric_names, num_labels)
 
 
-def parameter_counts(model: PreTrainedModel) -> dict[str, int]:
+class ParameterCounts(TypedDict):
+    params: int
+    params_non_embedding: int
+
+
+def parameter_counts(model: PreTrainedModel) -> ParameterCounts:
     """All parameters, and those outside the embedding tables."""
     total = sum(p.numel() for p in model.parameters())
     embeddings = sum(p.numel() for p in model.get_input_embeddings().parameters())
@@ -91,6 +98,13 @@ def parameter_counts(model: PreTrainedModel) -> dict[str, int]:
     if position is not None:
         embeddings += position.weight.numel()
     return {"params": total, "params_non_embedding": total - embeddings}
+
+
+def _moved(model: PreTrainedModel, device: str) -> PreTrainedModel:
+    """``model.to(device)``."""
+    # transformers decorates PreTrainedModel.to with functools.wraps, whose stub mypy reads as
+    # an unbound function: it takes ``device`` for ``self``.
+    return model.to(device)  # type: ignore[arg-type]
 
 
 @torch.inference_mode()
@@ -102,7 +116,7 @@ def cpu_latency_ms(
     Each timed call runs one example (unpadded), cycling through ``examples``; the
     first ``warmup`` calls are not timed. Reports the median and 90th percentile.
     """
-    model = model.to("cpu").eval()
+    model = _moved(model, "cpu").eval()
     timings = []
     for i in tqdm(range(warmup + runs), desc="latency", leave=False):
         inputs = examples[i % len(examples)]
@@ -143,7 +157,7 @@ def evaluate_pair(
     report: dict[str, Any] = {"test": None}
     outputs: dict[str, Predictions] = {}
     for role, model in (("teacher", teacher), ("student", student)):
-        outputs[role] = predict(model.to(device), loader, desc=f"eval {role}")
+        outputs[role] = predict(_moved(model, device), loader, desc=f"eval {role}")
         report[role] = {
             "metrics": outputs[role].metrics(spec.metrics, spec.num_labels),
             "ece": outputs[role].calibration_error(),
@@ -151,7 +165,7 @@ def evaluate_pair(
             **cpu_latency_ms(model, samples, latency_runs, latency_warmup),
         }
         if test_file:
-            extra = predict(model.to(device), datamodule.labelled_file_loader(test_file), desc=f"test {role}")
+            extra = predict(_moved(model, device), datamodule.labelled_file_loader(test_file), desc=f"test {role}")
             report["test"] = (report["test"] or {"file": str(test_file)}) | {
                 role: extra.metrics(spec.metrics, spec.num_labels)
             }

@@ -24,6 +24,10 @@ RECORD_VERSION = 3
 #: by task runs (what the report's paired bootstrap resamples).
 PREDICTIONS = "predictions.json"
 
+#: What a failed job of a multirun writes in its folder instead of ``results.json``: the
+#: error, its type, the exit code it would have had, the job's overrides.
+FAILED = "failed.json"
+
 _PACKAGES = ("distill_zoo", "torch", "lightning", "transformers", "hydra-core", "torchmetrics", "datasets")
 
 
@@ -184,7 +188,10 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def write_record(path: Path, record: RunRecord) -> None:
-    write_json(path, record.to_json())
+    """Write ``record``, credentials redacted (see :mod:`distill_zoo.pipeline.secrets`)."""
+    from distill_zoo.pipeline.secrets import redact
+
+    write_json(path, redact(record.to_json()))
 
 
 def read_record(path: Path) -> RunRecord:

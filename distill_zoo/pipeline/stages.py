@@ -6,14 +6,17 @@ once, the stages receive the result, and every run ends with one :class:`RunReco
 
 from __future__ import annotations
 
+import shutil
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from distill_zoo.data import GlueDataModule
 from distill_zoo.models import load_classifier
-from distill_zoo.pipeline.builders import build_loggers
-from distill_zoo.pipeline.context import RunContext, make_student, prepare_run
+from distill_zoo.pipeline.builders import build_loggers, container
+from distill_zoo.pipeline.context import CHECKPOINTS, RunContext, make_student, prepare_run
 from distill_zoo.pipeline.distill_stage import distill, save_student
 from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
 from distill_zoo.pipeline.record import (
@@ -29,22 +32,30 @@ from distill_zoo.pipeline.record import (
 )
 from distill_zoo.pipeline.report import format_table, retention
 from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
+from distill_zoo.training import DistillationModule
 
 #: Data options that say where things are, not what a run sees (left out of the record's ``data``).
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
 
 
-def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord | None:
+def run_pipeline(
+    cfg: DictConfig, stage: StageInfo | None = None, on_ready: Callable[[str | None], None] | None = None
+) -> RunRecord | None:
     """Run ``cfg.stages``; return the record written to ``results.json`` (None on ranks > 0,
-    or when the stages stop before ``eval``)."""
+    or when the stages stop before ``eval``). ``on_ready(teacher_entry)`` runs once every
+    check of :func:`prepare_run` has passed, before anything is trained or written."""
     started = time.perf_counter()
     ctx = prepare_run(cfg, stage)
+    if on_ready is not None:
+        on_ready(ctx.teacher.key)
     stages = list(cfg.stages)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     if ctx.teacher.key is not None:
         if "teacher" in stages:
+            assert ctx.spec is not None, "prepare_run fine-tunes a teacher in task runs only"
+            teacher_data = cast(GlueDataModule, ctx.teacher_data)  # a task run's data
             ctx.teacher, ctx.teacher_model = ensure_teacher(
-                cfg, ctx.teacher, ctx.spec, ctx.teacher_data, ctx.tokenizer, ctx.teacher_model
+                cfg, ctx.teacher, ctx.spec, teacher_data, ctx.tokenizer, ctx.teacher_model
             )
         else:  # prepare_run read the cached entry already
             ctx.teacher_model = load_classifier(str(ctx.teacher.path), ctx.num_labels)
@@ -59,7 +70,7 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
         trainer = distill(ctx, student, loggers)
         if not trainer.is_global_zero:
             return None
-        steps, examples_seen = trainer.global_step, trainer.lightning_module.examples_seen
+        steps, examples_seen = trainer.global_step, cast(DistillationModule, trainer.lightning_module).examples_seen
         losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         save_student(student, ctx.tokenizer, ctx.objective, student_dir)
     else:
@@ -71,6 +82,8 @@ def run_pipeline(cfg: DictConfig, stage: StageInfo | None = None) -> RunRecord |
     if predictions is not None:
         write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
+    # The run is complete: its checkpoint (model, optimiser state) is no longer needed to resume.
+    shutil.rmtree(ctx.out_dir / CHECKPOINTS, ignore_errors=True)
     _log_summary(loggers, record)
     if ctx.is_task:
         print("\n" + format_table(record))
@@ -84,14 +97,14 @@ def _record(
     ctx: RunContext, student, steps: int, examples_seen: int, losses: dict[str, float], wall: float
 ) -> tuple[RunRecord, dict[str, Any] | None]:
     """The run's record, and (task runs) the per-example dev predictions of teacher and student."""
-    cfg = ctx.cfg
+    cfg, spec = ctx.cfg, ctx.spec
     teacher_path, student_path = str(ctx.teacher.path), str(ctx.out_dir / "student")
     report: dict[str, Any] = {"agreement": None, "test": None, "predictions": None}
-    if ctx.is_task:
+    if spec is not None:
         report = evaluate_pair(
             ctx.teacher_model,
             student,
-            ctx.datamodule,
+            cast(GlueDataModule, ctx.datamodule),  # a task run's data
             ctx.tokenizer,
             cfg.eval.latency_runs,
             cfg.eval.latency_warmup,
@@ -102,8 +115,8 @@ def _record(
     else:
         teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
         student_report = ModelReport(path=student_path, **parameter_counts(student))
-    main = ctx.spec.main_metric if ctx.is_task else None
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    main = spec.main_metric if spec is not None else None
+    data_cfg = container(cfg.data)
     # The rest of the budget (max_steps, limits, accumulation, devices) is in trainer_options.
     budget: dict[str, Any] = {
         "max_epochs": cfg.trainer.max_epochs,
@@ -112,25 +125,25 @@ def _record(
         "examples_seen": examples_seen,
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
-    latency = (teacher.latency_ms_median, student_report.latency_ms_median)
+    teacher_ms, student_ms = teacher.latency_ms_median, student_report.latency_ms_median
     record = RunRecord(
-        task=ctx.spec.name if ctx.is_task else None,
-        corpus=None if ctx.is_task else (cfg.data.get("path") or cfg.data.get("hub_name")),
+        task=spec.name if spec is not None else None,
+        corpus=None if spec is not None else (cfg.data.get("path") or cfg.data.get("hub_name")),
         main_metric=main,
-        eval_split=ctx.spec.dev_name if ctx.is_task else None,
+        eval_split=spec.dev_name if spec is not None else None,
         method=cfg.method.name,
-        method_config=OmegaConf.to_container(cfg.method, resolve=True),
+        method_config=container(cfg.method),
         seed=int(cfg.seed),
         stage=ctx.stage,
         student_init=ctx.student_init,
         student_name=cfg.student.name,
-        student_config=OmegaConf.to_container(cfg.student, resolve=True),
+        student_config=container(cfg.student),
         teacher_entry=ctx.teacher.key,
-        teacher_source=OmegaConf.to_container(cfg.teacher, resolve=True),
+        teacher_source=container(cfg.teacher),
         teacher=teacher,
         student=student_report,
         retention=retention(student_report.metrics, teacher.metrics, main) if main else None,
-        speedup=latency[0] / latency[1] if None not in latency else None,
+        speedup=teacher_ms / student_ms if teacher_ms is not None and student_ms is not None else None,
         compression=teacher.params / student_report.params,
         budget=budget,
         trainer_options=training_options(cfg.trainer),
@@ -140,7 +153,7 @@ def _record(
         versions=package_versions(),
         git_commit=git_commit(),
         hardware=hardware(),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=container(cfg),
         agreement=report["agreement"],
         test=report["test"],
     )

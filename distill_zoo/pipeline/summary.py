@@ -75,6 +75,7 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
         retained = [r.retention for r in runs if r.retention is not None]
         latencies = [r.student.latency_ms_median for r in runs if r.student.latency_ms_median is not None]
         speedups = [r.speedup for r in runs if r.speedup is not None]
+        steps: set[Any] = {r.budget.get("steps_done") for r in runs}  # values read from JSON
         rows.append(
             {
                 "task": target,
@@ -89,7 +90,7 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
                 "teacher": runs[0].teacher.metrics.get(metric) if metric else None,
                 "teacher_entry": runs[0].teacher_entry,
                 "student_init": runs[0].student_init,
-                "steps": sorted({r.budget.get("steps_done") for r in runs}),
+                "steps": sorted(steps),
                 "params": runs[0].student.params,
                 "latency_ms": statistics.fmean(latencies) if latencies else None,
                 "speedup": statistics.fmean(speedups) if speedups else None,

@@ -36,9 +36,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from distill_zoo.data import GlueDataModule, TaskSpec
 from distill_zoo.models import load_classifier, resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
-from distill_zoo.pipeline.builders import build, build_trainer
+from distill_zoo.pipeline.builders import build, build_trainer, container
 from distill_zoo.pipeline.record import write_json
 from distill_zoo.training import DistillationModule
+from distill_zoo.training.checkpoints import fit_resuming
 
 #: Trainer options that cannot change the fine-tuned weights (logging, validation, the
 #: per-run folder); every other trainer option is part of the key. ``max_epochs`` is
@@ -104,7 +105,7 @@ def training_options(trainer_cfg: DictConfig) -> dict[str, Any]:
     left at Lightning's own default are dropped (so ``max_steps: -1`` spelled out or left
     out give the same key); ``accelerator`` and ``devices`` are resolved (``auto`` on a
     4-GPU machine is 4 devices, a 4× larger effective batch than on one)."""
-    trainer = OmegaConf.to_container(trainer_cfg, resolve=True)
+    trainer = container(trainer_cfg)
     defaults = {k: p.default for k, p in inspect.signature(L.Trainer.__init__).parameters.items()}
     if trainer.get("accelerator", "auto") == "auto":
         trainer["accelerator"] = "cuda" if torch.cuda.is_available() else "cpu"
@@ -120,7 +121,7 @@ def training_options(trainer_cfg: DictConfig) -> dict[str, Any]:
 
 def cache_description(cfg: DictConfig, train_digest: str) -> dict[str, Any]:
     """Everything that determines the fine-tuned teacher (the input of the cache key)."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = container(cfg.data)
     return {
         "train_examples": train_digest,
         "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
@@ -186,9 +187,10 @@ def ensure_teacher(
             print(f"[teacher] reusing cached teacher {final.name}")
             return read_entry(final), load_classifier(str(final), spec.num_labels)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        checkpoints = final.parent / f".{final.name}.checkpoints"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            model, metrics = _finetune(cfg, spec, datamodule, pretrained, tmp)
+            model, metrics = _finetune(cfg, spec, datamodule, pretrained, tmp, checkpoints)
             if rank_zero:
                 tokenizer.save_pretrained(tmp)
                 made = TeacherEntry(final, entry.key, metrics, entry.description)
@@ -202,6 +204,7 @@ def ensure_teacher(
                     },
                 )
                 tmp.replace(final)
+                shutil.rmtree(checkpoints, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     _wait_until_cached(final)
@@ -218,8 +221,15 @@ def _wait_until_cached(path: Path, timeout_s: float = 600.0) -> None:
 
 
 def _finetune(
-    cfg: DictConfig, spec: TaskSpec, datamodule: GlueDataModule, pretrained: PreTrainedModel, out: Path
+    cfg: DictConfig,
+    spec: TaskSpec,
+    datamodule: GlueDataModule,
+    pretrained: PreTrainedModel,
+    out: Path,
+    checkpoints: Path,
 ) -> tuple[PreTrainedModel, dict[str, float]]:
+    """Fine-tune a copy of ``pretrained`` into ``out``, checkpointing into ``checkpoints`` (kept
+    beside the cache entry, so a killed fine-tune resumes; removed once the entry exists)."""
     finetune = cfg.teacher.finetune
     L.seed_everything(finetune.seed, workers=True)
     model = copy.deepcopy(pretrained)
@@ -230,11 +240,13 @@ def _finetune(
         optimizer=build(finetune.optimizer),
         warmup_ratio=finetune.warmup_ratio,
     )
-    trainer = build_trainer(cfg, finetune.max_epochs, loggers=False, root_dir=out / "lightning")
+    trainer = build_trainer(
+        cfg, finetune.max_epochs, loggers=False, root_dir=out / "lightning", checkpoint_dir=checkpoints
+    )
     print(f"[teacher] fine-tuning {cfg.teacher.name} on {spec.name} for {finetune.max_epochs} epoch(s)")
     datamodule.train_seed = finetune.seed
     with datamodule.original_train():  # the teacher learns from the original examples only
-        trainer.fit(module, datamodule=datamodule)
+        fit_resuming(trainer, module, datamodule, checkpoints, "teacher")
     metrics = {k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:
         model.save_pretrained(out)

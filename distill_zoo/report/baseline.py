@@ -83,7 +83,10 @@ def _interval(
         row.notes.append(f"no CI: {metric} cannot be recomputed from predictions")
         return None
     by_seed = [{run.record.seed: run for run in r.runs} for r in (row, base)]
-    method, baseline, labels, missing = [], [], None, []
+    method: list[np.ndarray] = []
+    baseline: list[np.ndarray] = []
+    labels: np.ndarray | None = None
+    missing: list[str] = []
     for s in shared:
         for runs, out in zip(by_seed, (method, baseline)):
             run = runs[s]
@@ -114,6 +117,7 @@ def _interval(
     if missing:
         row.notes.append(f"no CI: no predictions.json in {', '.join(missing)}")
         return None
+    assert labels is not None, "shared holds a seed, so some predictions were read"
     interval = paired_bootstrap_ci(metric, labels, np.stack(method), np.stack(baseline), replicates, seed)
     if interval is None:
         row.notes.append(f"no CI: {metric} is undefined on every resample")

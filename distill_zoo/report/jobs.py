@@ -7,8 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-#: What a pipeline writes when a job fails (its error), beside where results.json would be.
-FAILED = "failed.json"
+from distill_zoo.pipeline.record import FAILED
 
 _ERROR_LINE = re.compile(r"error|exception|traceback|killed|out of memory", re.IGNORECASE)
 

@@ -115,8 +115,8 @@ def pareto_figure(rows: list[Row], x: str = "latency") -> Figure:
     tasks = by_task(rows)
     fig, axes = _figure(len(tasks))
     for ax, (task, task_rows) in zip(axes, tasks.items()):
-        placed = [r for r in task_rows if getattr(r, cost_field) is not None]
-        costs, qualities = [getattr(r, cost_field) for r in placed], [r.mean for r in placed]
+        placed = [r for r in task_rows if getattr(r, cost_field) is not None and r.mean is not None]
+        costs, qualities = [getattr(r, cost_field) for r in placed], [r.mean for r in placed if r.mean is not None]
         for row, cost, quality in zip(placed, costs, qualities):
             ax.scatter(
                 [cost],

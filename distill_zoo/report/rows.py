@@ -127,8 +127,8 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
             f"(runs {', '.join(folders)}); keep one run per seed"
         )
     metric = (metric or first.main_metric) if first.task else None
-    scored = [r for r in records if metric in r.student.metrics]
-    scores = {r.seed: r.student.metrics[metric] for r in scored}
+    scored = [r for r in records if metric is not None and metric in r.student.metrics]
+    scores = {r.seed: r.student.metrics[metric] for r in scored if metric is not None}
     notes = _test_notes([r.test for r in records if r.test], len(records))
     if metric is not None and len(scored) < len(records):
         missing = sorted(set(seeds) - set(scores))
@@ -152,7 +152,7 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
         mean=statistics.fmean(values) if values else None,
         std=(statistics.stdev(values) if len(values) > 1 else 0.0) if values else None,
         teacher=_mean(r.teacher.metrics.get(metric) for r in records) if metric else None,
-        retention=_mean(retention(r.student.metrics, r.teacher.metrics, metric) for r in scored),
+        retention=_mean(retention(r.student.metrics, r.teacher.metrics, metric) for r in scored if metric is not None),
         params=first.student.params,
         latency_ms=_mean(r.student.latency_ms_median for r in records),
         speedup=_mean(r.speedup for r in records),
@@ -189,7 +189,7 @@ def label_rows(rows: list[Row]) -> None:
             continue
         reference = same[0].signature
         keys = sorted({line.split(": ", 1)[0] for row in same[1:] for line in differences(reference, row.signature)})
-        shown = {id(row): [] for row in same}
+        shown: dict[int, list[str]] = {id(row): [] for row in same}
         for key in keys:
             values = [_show(_lookup(row.signature, key)) for row in same]
             for row, value in zip(same, values):

@@ -134,13 +134,18 @@ def _diagnostics(rows: list[Row]) -> dict[str, Callable[[Row], str]]:
         "agreement": lambda r: _number(r.agreement),
         "teacher ECE": lambda r: _number(r.teacher_ece),
         "student ECE": lambda r: _number(r.student_ece),
-        **{term: (lambda r, t=term: _number(r.losses.get(t))) for term in losses},
+        **{term: _loss_cell(term) for term in losses},
         "test": lambda r: _number(r.test_mean),
         "seeds": lambda r: " ".join(map(str, r.seeds)),
         "steps": lambda r: "/".join(map(str, r.steps)),
         "teacher entry": lambda r: str(r.teacher_entry),
         "student init": lambda r: r.student_init,
     }
+
+
+def _loss_cell(term: str) -> Callable[[Row], str]:
+    """The cell of one loss term (a function per term: a lambda in a loop would see the last)."""
+    return lambda r: _number(r.losses.get(term))
 
 
 def markdown_table(rows: list[Row], cells: dict[str, Callable[[Row], str]]) -> str:

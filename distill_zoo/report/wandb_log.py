@@ -27,13 +27,13 @@ def log_report(
     run = wandb.init(
         project=project,
         job_type="report",
-        mode=os.environ.get("WANDB_MODE") or "offline",
+        mode=None if os.environ.get("WANDB_MODE") else "offline",  # None: wandb reads WANDB_MODE itself
         dir=directory,
         config={"baseline": report.baseline, "metric": report.metric, "bootstrap": report.replicates},
     )
     try:
         table = wandb.Table(
-            columns=names, data=[[_cell(record[c]) for c in names] for record in table_records(report.rows)]
+            columns=list(names), data=[[_cell(record[c]) for c in names] for record in table_records(report.rows)]
         )
         run.log(
             {"report/summary": table, **{f"report/{name}": wandb.Image(str(path)) for name, path in images.items()}}

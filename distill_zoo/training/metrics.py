@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import BinaryF1Score, MulticlassAccuracy, MulticlassMatthewsCorrCoef
@@ -15,13 +17,12 @@ def build_metrics(names: tuple[str, ...], num_labels: int, sync: bool = True) ->
     rank 0 after training): its ``compute`` must not wait for the other ranks.
     """
     classes = max(num_labels, 2)
-    opts = {"sync_on_compute": sync}
-    factories: dict[str, Metric] = {
-        "acc": lambda: MulticlassAccuracy(num_classes=classes, average="micro", **opts),
-        "f1": lambda: BinaryF1Score(**opts),
-        "mcc": lambda: MulticlassMatthewsCorrCoef(num_classes=classes, **opts),
-        "pearson": lambda: PearsonCorrCoef(**opts),
-        "spearman": lambda: SpearmanCorrCoef(**opts),
+    factories: dict[str, Callable[[], Metric]] = {
+        "acc": lambda: MulticlassAccuracy(num_classes=classes, average="micro", sync_on_compute=sync),
+        "f1": lambda: BinaryF1Score(sync_on_compute=sync),
+        "mcc": lambda: MulticlassMatthewsCorrCoef(num_classes=classes, sync_on_compute=sync),
+        "pearson": lambda: PearsonCorrCoef(sync_on_compute=sync),
+        "spearman": lambda: SpearmanCorrCoef(sync_on_compute=sync),
     }
     return MetricCollection({name: factories[name]() for name in names})
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.types import LRSchedulerConfigType, OptimizerLRSchedulerConfig
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.optimizer import ParamsT
 from transformers import PreTrainedModel
 
+from distill_zoo.errors import NumericalError
 from distill_zoo.features import FeatureRequest
 from distill_zoo.losses import task_loss
 from distill_zoo.models import Encoder, FrozenEncoder
@@ -23,10 +26,10 @@ from distill_zoo.training.metrics import build_metrics, predictions
 # The frozen teacher is in eval mode on purpose; Lightning's warning about it is noise.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 
-OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
+OptimizerFactory = Callable[[ParamsT], Optimizer]
 
 
-def default_optimizer(params: Iterable[torch.nn.Parameter]) -> Optimizer:
+def default_optimizer(params: ParamsT) -> Optimizer:
     return torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
 
 
@@ -80,12 +83,15 @@ class DistillationModule(L.LightningModule):
         self.total_steps = 1
         #: Training examples the student has seen on this process (budget accounting).
         self.examples_seen = 0
-        self.val_metrics = build_metrics(tuple(metrics), student.config.num_labels).clone(prefix="val/")
+        num_labels = student.config.num_labels
+        assert num_labels is not None, "a classifier's config sets num_labels"
+        self.val_metrics = build_metrics(tuple(metrics), num_labels).clone(prefix="val/")
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         teacher = self.teacher(batch, self.objective.teacher_request()) if self.teacher is not None else None
         student = self.student(batch, self.objective.student_request())
         terms = self.objective(student, teacher, batch)
+        check_finite(terms, self.global_step)
         batch_size = batch["input_ids"].shape[0]
         self.examples_seen += batch_size
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
@@ -130,15 +136,15 @@ class DistillationModule(L.LightningModule):
         groups.append({"name": "objective", "params": list(self.objective.parameters())})
         return [g for g in groups if g["params"]]
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         optimizer = self.optimizer_factory(self.parameter_groups())
         self.total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
 
         def schedule(step: int) -> float:
             return self.lr_factor(step)
 
-        lambdas = [schedule] * len(optimizer.param_groups)
-        scheduler = {"scheduler": LambdaLR(optimizer, lambdas), "interval": "step"}
+        lambdas: list[Callable[[int], float]] = [schedule] * len(optimizer.param_groups)
+        scheduler: LRSchedulerConfigType = {"scheduler": LambdaLR(optimizer, lambdas), "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def lr_factor(self, step: int) -> float:
@@ -157,3 +163,24 @@ class DistillationModule(L.LightningModule):
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("teacher.")]:
             del state[key]
+        checkpoint["examples_seen"] = self.examples_seen
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The teacher is not in the checkpoint: keep the frozen one this module was built with."""
+        own = self.state_dict()
+        checkpoint["state_dict"].update({k: v for k, v in own.items() if k.startswith("teacher.")})
+        self.examples_seen = int(checkpoint.get("examples_seen", 0))
+
+
+def check_finite(terms: Mapping[str, Tensor], step: int) -> None:
+    """Stop at the first NaN or infinite loss term, naming it and the step (one device sync per step)."""
+    values = torch.stack([v.detach().float() for v in terms.values()])
+    if bool(torch.isfinite(values).all()):
+        return
+    bad = [(name, float(v)) for name, v in zip(terms, values) if not torch.isfinite(v)]
+    shown = ", ".join(f"train/{name} was {value}" for name, value in bad)
+    raise NumericalError(
+        f"{shown} at step {step}; the run stopped and wrote no results (the last good checkpoint, if any, is "
+        "kept). Lower the learning rate (optimizer.lr, teacher.finetune.optimizer.lr), check the loss weights "
+        "and temperatures, or try precision=32-true if this is a mixed-precision run"
+    )

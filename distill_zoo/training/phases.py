@@ -10,10 +10,13 @@ the phase's end, so a later phase never starts at an already-decayed rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 import lightning as L
+from torch.optim.lr_scheduler import LambdaLR
 
 from distill_zoo.errors import ConfigError
+from distill_zoo.training.module import DistillationModule
 
 
 def split_steps(total: int, shares: Sequence[float]) -> list[int]:
@@ -53,21 +56,22 @@ class PhaseSchedule(L.Callback):
         self.entered: list[tuple[int, str]] = []
         self.current: int | None = None
 
-    def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
+    def phases(self, trainer: L.Trainer, pl_module: DistillationModule) -> list[tuple[str, float]]:
         """(name, share of the steps) for every phase, in order."""
         raise NotImplementedError
 
-    def enter(self, index: int, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def enter(self, index: int, trainer: L.Trainer, pl_module: DistillationModule) -> None:
         """Switch the objective and the trainable parameters to phase ``index``."""
         raise NotImplementedError
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        named = self.phases(trainer, pl_module)
+        module = cast(DistillationModule, pl_module)  # the one LightningModule of distill_zoo
+        named = self.phases(trainer, module)
         total = int(trainer.estimated_stepping_batches)
         budgets = split_steps(total, [share for _, share in named])
         starts = [sum(budgets[:i]) for i in range(len(budgets))]
         self.plan = [(name, start, steps) for (name, _), start, steps in zip(named, starts, budgets)]
-        pl_module.phase_starts = starts
+        module.phase_starts = starts
         self.current = None
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
@@ -76,15 +80,21 @@ class PhaseSchedule(L.Callback):
         if index != self.current:
             self.current = index
             self.entered.append((step, self.plan[index][0]))
-            self.enter(index, trainer, pl_module)
+            self.enter(index, trainer, cast(DistillationModule, pl_module))
             _refresh_lr(trainer)
 
 
 def _refresh_lr(trainer: L.Trainer) -> None:
     """Apply the (possibly rescaled) schedule at the current step right away."""
-    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    scheduler = cast(LambdaLR, trainer.lr_scheduler_configs[0].scheduler)  # DistillationModule's schedule
     for index, group in enumerate(trainer.optimizers[0].param_groups):
         group["lr"] = scheduler.base_lrs[index] * scheduler.lr_lambdas[index](scheduler.last_epoch)
+
+
+class PhasedObjective(Protocol):
+    """An objective trained in named phases (MiniLM's ``transfer``/``finetune``)."""
+
+    phase: str | None
 
 
 class FineTunePhase(PhaseSchedule):
@@ -104,7 +114,7 @@ class FineTunePhase(PhaseSchedule):
             raise ConfigError(f"finetune_share must lie in (0, 1), got {finetune_share}")
         self.finetune_share = finetune_share
 
-    def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
+    def phases(self, trainer: L.Trainer, pl_module: DistillationModule) -> list[tuple[str, float]]:
         objective = pl_module.objective
         if not hasattr(objective, "phase"):
             raise ConfigError(
@@ -119,5 +129,5 @@ class FineTunePhase(PhaseSchedule):
             )
         return [("transfer", 1.0 - self.finetune_share), ("finetune", self.finetune_share)]
 
-    def enter(self, index: int, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.objective.phase = self.plan[index][0]
+    def enter(self, index: int, trainer: L.Trainer, pl_module: DistillationModule) -> None:
+        cast(PhasedObjective, pl_module.objective).phase = self.plan[index][0]

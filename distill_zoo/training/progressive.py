@@ -12,10 +12,15 @@ share ``1 − prediction_share`` of the steps equally, the prediction phase gets
 
 from __future__ import annotations
 
+from typing import cast
+
 import lightning as L
+from torch import Tensor
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import transformer_layers
+from distill_zoo.objectives import MobileBERTObjective
+from distill_zoo.training.module import DistillationModule
 from distill_zoo.training.phases import PhaseSchedule
 
 PREDICTION = "prediction"
@@ -35,14 +40,14 @@ class ProgressiveTransfer(PhaseSchedule):
             raise ConfigError(f"prediction_share must lie in (0, 1), got {prediction_share}")
         self.lower_lr_scale = lower_lr_scale
         self.prediction_share = prediction_share
-        self.base_lrs: list[float] = []
+        self.base_lrs: list[float | Tensor] = []
 
-    def phases(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[tuple[str, float]]:
-        objective = pl_module.objective
-        if not hasattr(objective, "layer_phases"):
+    def phases(self, trainer: L.Trainer, pl_module: DistillationModule) -> list[tuple[str, float]]:
+        if not hasattr(pl_module.objective, "layer_phases"):
             raise ConfigError(
-                f"progressive transfer needs an objective with layer phases, not {type(objective).__name__}"
+                f"progressive transfer needs an objective with layer phases, not {type(pl_module.objective).__name__}"
             )
+        objective = cast(MobileBERTObjective, pl_module.objective)  # the objective with layer phases
         layers = objective.layer_phases()
         self.base_lrs = list(trainer.lr_scheduler_configs[0].scheduler.base_lrs)
         if not objective.trains_head:  # a corpus run or an intermediate stage: no prediction phase
@@ -54,16 +59,17 @@ class ProgressiveTransfer(PhaseSchedule):
         share = (1.0 - self.prediction_share) / len(layers)
         return [*((f"layer{layer}", share) for layer in layers), (PREDICTION, self.prediction_share)]
 
-    def enter(self, index: int, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def enter(self, index: int, trainer: L.Trainer, pl_module: DistillationModule) -> None:
         name = self.plan[index][0]
         last = name == PREDICTION
         model = pl_module.student.model
         current = None if last else int(name.removeprefix("layer"))
-        pl_module.objective.phase = pl_module.objective.num_student_layers if last else current
+        objective = cast(MobileBERTObjective, pl_module.objective)  # phases() checked it has layer phases
+        objective.phase = objective.num_student_layers if last else current
         scales: dict[str, float] = {"other": 1.0 if last else 0.0, "objective": 1.0}
         layers = transformer_layers(model)
         for i, layer in enumerate(layers):
-            scale = 1.0 if last or i == current else (self.lower_lr_scale if i < current else 0.0)
+            scale = 1.0 if current is None or i == current else (self.lower_lr_scale if i < current else 0.0)
             scales[f"layer{i}"] = scale
             layer.requires_grad_(scale > 0)
         layer_params = {id(p) for layer in layers for p in layer.parameters()}

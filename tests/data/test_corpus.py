@@ -145,3 +145,17 @@ def test_lightning_sets_the_epoch_before_workers_start(tmp_path, tokenizer):
     assert (e0, e1) == (0, 1)
     assert not torch.equal(a, b), "two workers, two streams"
     assert not torch.equal(a, c), "the second epoch masks anew"
+
+
+def test_unreadable_or_empty_corpus_files(tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"first line\nsecond caf\xe9 line\n")
+    with pytest.raises(DataError, match=r"latin.txt, line 2: byte b'\\xe9' at offset 21 is not valid UTF-8"):
+        CorpusDataModule(path=str(latin)).lines()
+    blank = tmp_path / "blank.txt"
+    for content in ("", "\n  \n\t\n"):
+        blank.write_text(content)
+        with pytest.raises(DataError, match=r"blank.txt has no text \(every line is blank\)"):
+            CorpusDataModule(path=str(blank)).lines()
+    with pytest.raises(ConfigError, match="max_lines must be at least 1"):
+        CorpusDataModule(path=str(blank), max_lines=0)

@@ -98,12 +98,14 @@ def test_unreachable_hub_says_how_to_use_a_local_folder(monkeypatch):
 
 
 def _train_order(dm: GlueDataModule, epochs: int = 1) -> list[list[int]]:
-    """Indices (in file order) of the training examples as train_dataloader serves them, per epoch."""
+    """Indices (in file order) of the training examples as train_dataloader serves them, per epoch
+    (``set_epoch`` called before each, as Lightning does)."""
     index = {tuple(row): i for i, row in enumerate(dm.datasets["train"]["input_ids"])}
     assert len(index) == len(dm.datasets["train"]), "the order test needs distinct examples"
     loader = dm.train_dataloader()
     orders = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        loader.sampler.set_epoch(epoch)
         order = []
         for batch in loader:
             for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):

@@ -49,7 +49,7 @@ def test_glue_original_layouts(tmp_path):
 def test_malformed_row_names_file_and_line(tmp_path):
     bad = tmp_path / "train.tsv"
     bad.write_text("sentence\tlabel\ngood one\t1\nno label column here\n")
-    with pytest.raises(DataError, match=r"train.tsv, line 3: expected at least 2"):
+    with pytest.raises(DataError, match=r"train.tsv, line 3: expected 2 tab-separated columns"):
         read_glue_tsv(bad, get_task("sst2"))
     bad.write_text("sentence\tlabel\ngood one\t1\nbad label\tpositive\n")
     with pytest.raises(DataError, match=r"line 3: label 'positive' is not an integer"):
@@ -57,6 +57,44 @@ def test_malformed_row_names_file_and_line(tmp_path):
     bad.write_text("sentence\tlabel\nout of range\t7\n")
     with pytest.raises(DataError, match=r"line 2: label 7 is outside 0..1"):
         read_glue_tsv(bad, get_task("sst2"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("sentence\tlabel\ngood one\t1\nextra\t1\tcolumn\n", r"train.tsv, line 3: expected 2 .* found 3"),
+        ("sentence\tlabel\ngood one\t1\nno label column here\n", r"train.tsv, line 3: expected 2 .* found 1"),
+        ("", r"train.tsv is empty"),
+        ("\n\n", r"train.tsv is empty"),
+        ("sentence\tlabel\n", r"train.tsv has a header but no examples"),
+    ],
+    ids=["extra-column", "missing-column", "empty", "blank-lines", "header-only"],
+)
+def test_bad_shapes_name_file_and_line(tmp_path, content, message):
+    bad = tmp_path / "train.tsv"
+    bad.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_glue_tsv(bad, get_task("sst2"))
+
+
+def test_headerless_rows_must_match_the_first(tmp_path):
+    cola = tmp_path / "cola.tsv"
+    cola.write_text("gj04\t1\t\tGood.\ngj04\t0\t*\tBad.\tstray\n")
+    with pytest.raises(DataError, match=r"cola.tsv, line 2: expected 4 .* found 5"):
+        read_glue_tsv(cola, get_task("cola"))
+
+
+def test_non_utf8_names_file_line_and_offset(tmp_path):
+    bad = tmp_path / "train.tsv"
+    bad.write_bytes(b"sentence\tlabel\ngood\t1\n" + "caf\u00e9\t0\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"train.tsv, line 3: byte b'\\xe9' at offset 25 is not valid UTF-8"):
+        read_glue_tsv(bad, get_task("sst2"))
+
+
+def test_utf8_byte_order_mark_is_dropped(tmp_path):
+    bom = tmp_path / "train.tsv"
+    bom.write_bytes(b"\xef\xbb\xbfsentence\tlabel\ncaf\xc3\xa9\t1\n")
+    assert read_glue_tsv(bom, get_task("sst2")) == [{"sentence": "caf\u00e9", "label": 1}]
 
 
 def test_missing_files_name_path_and_layout(tmp_path):

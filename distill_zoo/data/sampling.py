@@ -1,0 +1,106 @@
+"""A training order that a resumed run continues exactly: per-epoch shuffles and batch skipping.
+
+A run killed mid-epoch and resumed from its checkpoint must see the same batches in the
+same order as a run that was never stopped. Two things make that hold:
+
+* :class:`EpochShuffle` draws epoch ``e``'s order from a generator seeded by
+  ``(seed, e)`` alone, so the order of an epoch does not depend on how many epochs this
+  process has iterated before (a ``RandomSampler`` with one generator does).
+* :class:`TrainingPosition` (a LightningDataModule mixin) saves, in every Lightning
+  checkpoint, the epoch and the number of batches already trained; on resume the
+  training loader skips that many batches of that epoch (they are drawn and dropped, so
+  anything the collate function draws, such as masking streams, stays in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data.dataloader import _BaseDataLoaderIter  # what DataLoader.__iter__ returns
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator that depends on ``(seed, epoch)`` only."""
+    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+class EpochShuffle(Sampler[int]):
+    """A new random order every epoch, drawn from ``(seed, epoch)``.
+
+    Lightning calls ``set_epoch`` before each training epoch (and forwards it through the
+    ``DistributedSamplerWrapper`` it puts around custom samplers under DDP; a
+    ``RandomSampler`` subclass would instead be swapped for a plain ``DistributedSampler``).
+    ``on_epoch`` is called with the epoch too (a collate function that keys its own
+    stream by epoch listens there).
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int = 0, on_epoch: Any = None) -> None:
+        self.size, self.seed, self.epoch, self.on_epoch = size, seed, epoch, on_epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        yield from torch.randperm(self.size, generator=epoch_generator(self.seed, self.epoch)).tolist()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose first pass starts ``skip_batches`` batches in (a resumed epoch).
+
+    The skipped batches are drawn and dropped; later passes are whole. The length stays
+    the epoch's full length: Lightning counts the resumed epoch's batches from where the
+    checkpoint left off.
+    """
+
+    def __init__(self, *args: Any, skip_batches: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.skip_batches = skip_batches
+
+    def __iter__(self) -> _BaseDataLoaderIter:
+        iterator = super().__iter__()
+        skip, self.skip_batches = self.skip_batches, 0
+        for _ in range(skip):
+            next(iterator)
+        return iterator
+
+
+class TrainingPosition:
+    """LightningDataModule mixin: save where training stands in the data, resume from there.
+
+    ``state_dict`` goes into every Lightning checkpoint: the epoch and the batches of that
+    epoch already trained (``processed``: a checkpoint written at a batch end, or on
+    SIGTERM after it, has trained that batch). ``load_state_dict`` runs when a checkpoint
+    is restored, before the training loader is requested.
+    """
+
+    trainer: Any
+    _resume_position: dict[str, int] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": int(trainer.current_epoch), "batches_done": int(progress.processed)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_position = dict(state_dict) if state_dict else None
+
+    def batches_to_skip(self, epoch_batches: int) -> int:
+        """Batches of the current epoch a resumed run has trained already (0 otherwise); once."""
+        position, self._resume_position = self._resume_position, None
+        trainer = self.trainer
+        if not position or trainer is None or position["epoch"] != trainer.current_epoch:
+            return 0
+        done = position["batches_done"]
+        return done if done < epoch_batches else 0

@@ -1,0 +1,230 @@
+"""Runs as a user meets them on a cluster: killed, pre-empted, diverging, rerun, swept with a bad job.
+
+Every test drives ``run.py`` in a subprocess, as a user or scheduler would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import ROOT, TINY_RUN
+from tests.pipeline.test_cli import run_cli
+
+#: Tiny models on 200 demo examples, 2 epochs of 25 steps, a checkpoint every 5 steps.
+RESUMABLE = [
+    "teacher=tiny",
+    "student=tiny",
+    "logger=csv",
+    "data.max_train_samples=200",
+    "data.max_eval_samples=32",
+    "data.batch_size=8",
+    "trainer.max_epochs=2",
+    "eval.latency_runs=3",
+    "eval.latency_warmup=1",
+    "checkpoint.every_n_steps=5",
+]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert proc.poll() is None, "the run ended before writing a checkpoint"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.02)
+
+
+def _outcome(run_dir: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
+    record = json.loads((run_dir / "results.json").read_text())
+    weights = load_file(run_dir / "student" / "model.safetensors")
+    return record["student"]["metrics"], record["final_losses"], weights
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    common = [*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}"]
+    whole = run_cli(*common, f"hydra.run.dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    run_dir = tmp_path / "killed"
+    proc = _start([*common, f"hydra.run.dir={run_dir}"], tmp_path / "first.log")
+    _wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGSTOP)  # hold it mid-training, then kill it outright
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert not (run_dir / "results.json").exists()
+    step = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert 0 < step < 50
+
+    again = run_cli(*common, f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming from {run_dir / 'checkpoints' / 'last.ckpt'}, step {step}" in again.stdout
+    metrics, losses, weights = _outcome(run_dir)
+    want_metrics, want_losses, want_weights = _outcome(tmp_path / "whole")
+    assert metrics == want_metrics and losses == want_losses
+    assert weights.keys() == want_weights.keys()
+    assert all(torch.equal(weights[k], want_weights[k]) for k in weights), "resumed weights differ"
+    assert not (run_dir / "checkpoints").exists(), "a finished run drops its checkpoint"
+
+    # Determinism: the same command and seed in a fresh folder gives the same run, bit for bit.
+    twin = run_cli(*common, f"hydra.run.dir={tmp_path / 'twin'}")
+    assert twin.returncode == 0
+    twin_metrics, twin_losses, twin_weights = _outcome(tmp_path / "twin")
+    assert (twin_metrics, twin_losses) == (want_metrics, want_losses)
+    assert all(torch.equal(twin_weights[k], want_weights[k]) for k in want_weights)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_exits_non_zero(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _start([*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"], tmp_path / "log")
+    _wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    out = (tmp_path / "log").read_text()
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert f"[checkpoint] stopped at step {saved}" in out
+    assert "rerun the same command to continue" in out
+    assert not (run_dir / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_the_run_names_the_term_and_writes_no_results(tmp_path):
+    cache = f"paths.cache_dir={tmp_path / 'cache'}"
+    proc = run_cli(*TINY_RUN, "optimizer.lr=1e20", cache, f"hydra.run.dir={tmp_path / 'student'}")
+    assert proc.returncode == 3
+    assert "error: train/loss was nan, train/loss_kd was nan" in proc.stderr and "at step 1;" in proc.stderr
+    assert not (tmp_path / "student" / "results.json").exists()
+    assert not (tmp_path / "student" / "student").exists()
+
+    bad_teacher = [*TINY_RUN, "teacher.finetune.optimizer.lr=1e20", f"paths.cache_dir={tmp_path / 'cache2'}"]
+    proc = run_cli(*bad_teacher, f"hydra.run.dir={tmp_path / 'teacher'}")
+    assert proc.returncode == 3 and "train/loss_task was nan" in proc.stderr
+    assert not list((tmp_path / "cache2" / "teachers").glob("*/config.json")), "a NaN teacher must never be cached"
+
+
+@pytest.mark.slow
+def test_bf16_run_checks_the_loss_too(tmp_path):
+    proc = run_cli(
+        *TINY_RUN,
+        "optimizer.lr=1e20",
+        "trainer.precision=bf16-mixed",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert proc.returncode == 3 and "was nan at step" in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_multirun_with_failing_jobs_runs_the_rest_and_exits_1(tmp_path):
+    from distill_zoo.report.jobs import find_failed_jobs
+
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m",
+        "method=bogus,kd",
+        "optimizer.lr=1e20,1e-4",
+        *TINY_RUN,
+        f"hydra.sweep.dir={sweep}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    results = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
+    assert [(r["method"], r["config"]["optimizer"]["lr"]) for r in results] == [("kd", 1e-4)]
+    failures = {Path(p).parent.name: json.loads(p.read_text()) for p in map(Path, sweep.glob("*/failed.json"))}
+    assert sorted(failures) == ["0_uncomposable", "1_uncomposable", "2_kd_seed1"]
+    assert "Could not find 'method/bogus'" in failures["0_uncomposable"]["error"]
+    assert failures["2_kd_seed1"]["type"] == "NumericalError" and failures["2_kd_seed1"]["exit_code"] == 3
+    listed = {Path(job.path).name: job.reason for job in find_failed_jobs(sweep)}
+    assert set(listed) == set(failures) and "was nan at step" in listed["2_kd_seed1"]
+    summary = (sweep / "summary.txt").read_text()
+    assert "3 job(s) failed" in summary and "3 job(s) failed" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_finished_or_foreign_run_folder_is_refused_and_left_intact(tmp_path):
+    common = [*TINY_RUN, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert run_cli(*common).returncode == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+
+    again = run_cli(*common)
+    assert again.returncode == 2 and "already holds a finished run (results.json)" in again.stderr
+    other = run_cli(*common, "seed=2")
+    assert other.returncode == 2 and "already holds a finished run" in other.stderr
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before, "a refused rerun must not touch the finished run"
+
+    # Provenance of the finished run.
+    snapshot = tmp_path / "run" / ".hydra"
+    assert {"config.yaml", "resolved.yaml", "overrides.yaml", "hydra.yaml"} <= {p.name for p in snapshot.iterdir()}
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    record = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert provenance["teacher_entry"] == record["teacher_entry"] is not None
+    assert provenance["git_commit"] == record["git_commit"] and "torch" in provenance["versions"]
+    assert provenance["hardware"] == record["hardware"]
+
+
+@pytest.mark.slow
+def test_an_unfinished_run_of_another_config_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    common = [*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
+    proc = _start(common, tmp_path / "log")
+    _wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
+    proc.kill()
+    proc.wait()
+    other = run_cli(*common, "seed=2")
+    assert other.returncode == 2
+    assert "holds an unfinished run of another config (" in other.stderr and "seed: 1 vs 2" in other.stderr
+    refused = run_cli(*common, "resume=false")
+    assert refused.returncode == 2 and "set resume=true to continue it" in refused.stderr
+
+
+def test_preflight_failures_exit_2_and_write_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    cases = {
+        "trainer.max_epoch=1": "did you mean trainer.max_epochs?",
+        "+method.temprature=3": "did you mean method.temperature?",
+        "data.max_length=600": "data.max_length=600 is longer than the teacher's 512 positions",
+        "data.batch_size=0": "data.batch_size=0 is invalid",
+    }
+    for override, message in cases.items():
+        started = time.monotonic()
+        proc = run_cli(*TINY_RUN, override, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}")
+        assert proc.returncode == 2, (override, proc.stderr[-2000:])
+        assert message in proc.stderr and "Traceback" not in proc.stderr, (override, proc.stderr[-2000:])
+        assert time.monotonic() - started < 60
+        assert not run_dir.exists(), f"{override} left {sorted(p.name for p in run_dir.iterdir())}"
+
+
+def test_secrets_never_reach_what_a_run_writes(tmp_path):
+    secret = "wandb-key-9f8e7d6c5b4a"
+    proc = run_cli(
+        *TINY_RUN,
+        "group=${oc.env:WANDB_API_KEY}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        extra_env={"WANDB_API_KEY": secret},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and p.suffix != ".safetensors"]
+    assert any(p.name == "results.json" for p in written)
+    for path in written:
+        assert secret not in path.read_text(errors="replace"), f"{path} holds the W&B key"
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["config"]["group"] == "<redacted>"
