@@ -3,9 +3,9 @@
 * A bad config or data file (:class:`DistillZooError`) is found before training and
   printed as one line; a single run exits with the error's code (2; 3 for a numerical
   fault) and, if its folder was new, leaves no folder behind.
-* In a multirun the job instead records ``failed.json`` (error, type, exit code,
-  overrides) in its folder and raises, so the launcher moves on to the next job and
-  the report lists it.
+* A run that fails after its checks passed (a NaN loss, a crash) records ``failed.json``
+  (error, type, exit code, overrides) in its folder, which the report lists. In a
+  multirun every failed job does, and raises, so the launcher moves on to the next job.
 * SIGTERM (pre-emption) has already saved a checkpoint when it reaches here; the job
   exits 143 so a scheduler does not mistake it for success.
 """
@@ -57,15 +57,16 @@ def run_job(cfg: DictConfig, overrides: list[str], multirun: bool) -> Any:
         print(f"error: {err}", file=sys.stderr)
         if not snapshot and not before:
             _remove_new_folder(out_dir)
-        if multirun:
+        if multirun or snapshot:
             _record_failure(out_dir, err, overrides, err.exit_code)
+        if multirun:
             raise JobFailed(str(err)) from err
         sys.exit(err.exit_code)
     except SIGTERMException:
         print("stopped by SIGTERM; rerun the same command to continue from the checkpoint", file=sys.stderr)
         sys.exit(SIGTERM_EXIT)
     except Exception as err:
-        if multirun:
+        if multirun or snapshot:
             _record_failure(out_dir, err, overrides, 1)
         raise
     finally:

@@ -42,9 +42,9 @@ def real_sweep(tmp_path_factory) -> Path:
         *TINY_COMPARISON,
         "method=kd",
         "seed=3",
-        f"eval.test_file={root / 'missing.tsv'}",
+        "optimizer.lr=1e20",
         f"hydra.run.dir={root / 'runs' / 'failed'}",
         cache,
     )
-    assert failed.returncode == 2 and "missing data file" in failed.stderr, failed.stderr[-3000:]
+    assert failed.returncode == 3 and "was nan at step" in failed.stderr, failed.stderr[-3000:]
     return root / "runs"
