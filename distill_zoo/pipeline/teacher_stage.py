@@ -188,7 +188,10 @@ def ensure_teacher(
             return read_entry(final), load_classifier(str(final), spec.num_labels)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         checkpoints = final.parent / f".{final.name}.checkpoints"
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Under the lock no one else writes this entry: a temporary folder left by a killed
+        # process is debris (its checkpoints, kept beside, are what a resume reads).
+        for stale in final.parent.glob(f".{final.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             model, metrics = _finetune(cfg, spec, datamodule, pretrained, tmp, checkpoints)
             if rank_zero:

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from distill_zoo.errors import NumericalError
+
 # Lightning warns that a mid-epoch checkpoint cannot be resumed exactly unless the loader
 # is stateful; here the datamodule carries the position (distill_zoo.data.sampling).
 warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
@@ -95,8 +97,23 @@ class PeriodicCheckpoint(L.Callback):
             self._save(trainer)
 
     def _save(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(self.path)
+        save_if_finite(trainer, self.path)
         self._last_save = time.monotonic()
+
+
+def save_if_finite(trainer: L.Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint(path)``, unless an update has made a trainable weight NaN or
+    infinite (the loss of that step was still finite): then raise, keeping the last good file."""
+    module = trainer.lightning_module
+    bad = [name for name, p in module.named_parameters() if p.requires_grad and not bool(torch.isfinite(p).all())]
+    if bad:
+        raise NumericalError(
+            f"the weights became non-finite at step {trainer.global_step} ({bad[0]}"
+            f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the run stopped and wrote no results, "
+            f"and {path} keeps the last good state if there is one. Lower the learning rate (optimizer.lr, "
+            "teacher.finetune.optimizer.lr)"
+        )
+    trainer.save_checkpoint(path)
 
 
 def fit_resuming(trainer: L.Trainer, module: L.LightningModule, datamodule: Any, checkpoints: Path, what: str) -> None:
@@ -175,7 +192,7 @@ class SaveOnInterrupt(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)) or not trainer.training:
             return
-        trainer.save_checkpoint(self.path)
+        save_if_finite(trainer, self.path)
         if trainer.is_global_zero:
             print(
                 f"[checkpoint] stopped at step {trainer.global_step}; saved {self.path}; "

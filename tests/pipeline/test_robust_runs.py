@@ -92,17 +92,47 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits_non_zero(tmp_path):
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 1)])
+def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_exits_non_zero(tmp_path, stop, exit_code):
     run_dir = tmp_path / "run"
     proc = _start([*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"], tmp_path / "log")
     _wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 143
+    proc.send_signal(stop)
+    assert proc.wait(timeout=120) == exit_code
     out = (tmp_path / "log").read_text()
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert f"[checkpoint] stopped at step {saved}" in out
-    assert "rerun the same command to continue" in out
     assert not (run_dir / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path):
+    teacher = ["teacher.finetune.max_epochs=3", "stages=[teacher]"]
+    common = [*RESUMABLE, *teacher]
+    whole = run_cli(*common, f"paths.cache_dir={tmp_path / 'whole'}", f"hydra.run.dir={tmp_path / 'a'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    cache = tmp_path / "cache" / "teachers"
+    args = [*common, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'b'}"]
+    proc = _start(args, tmp_path / "log")
+    deadline = time.monotonic() + 300
+    while not list(cache.glob(".*.checkpoints/last.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no teacher checkpoint appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGSTOP)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(cache.glob("*/config.json")), "a killed fine-tune must leave no entry later runs would trust"
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "[teacher] resuming from" in again.stdout
+    (entry,) = cache.glob("*/entry.json")
+    (want,) = (tmp_path / "whole" / "teachers").glob("*/entry.json")
+    assert json.loads(entry.read_text())["metrics"] == json.loads(want.read_text())["metrics"]
+    got, expected = load_file(entry.parent / "model.safetensors"), load_file(want.parent / "model.safetensors")
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    assert not list(cache.glob(".*")), "checkpoints and temporary folders are gone once the entry exists"
 
 
 @pytest.mark.slow
