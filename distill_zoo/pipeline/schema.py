@@ -155,7 +155,9 @@ def validate_config(cfg: DictConfig) -> None:
         OmegaConf.merge(OmegaConf.structured(RunSchema), cfg)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "a value"
-        raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
+        default = OmegaConf.select(OmegaConf.structured(RunSchema), str(key), default=None, throw_on_missing=False)
+        fix = f" (e.g. {key}={default})" if default is not None and not isinstance(default, DictConfig) else ""
+        raise ConfigError(f"{key}: {str(err).splitlines()[0]}; give it a value of that type{fix}") from None
     for key, (test, must_be, example) in RANGES.items():
         try:
             value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)

@@ -170,7 +170,7 @@ def test_multirun_with_failing_jobs_runs_the_rest_and_exits_1(tmp_path):
     proc = run_cli(
         "-m",
         "method=bogus,kd",
-        "optimizer.lr=1e20,1e-4",
+        "optimizer.lr=1e20,-1,1e-4",
         *TINY_RUN,
         f"hydra.sweep.dir={sweep}",
         f"paths.cache_dir={tmp_path / 'cache'}",
@@ -179,13 +179,16 @@ def test_multirun_with_failing_jobs_runs_the_rest_and_exits_1(tmp_path):
     results = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
     assert [(r["method"], r["config"]["optimizer"]["lr"]) for r in results] == [("kd", 1e-4)]
     failures = {Path(p).parent.name: json.loads(p.read_text()) for p in map(Path, sweep.glob("*/failed.json"))}
-    assert sorted(failures) == ["0_uncomposable", "1_uncomposable", "2_kd_seed1"]
+    # The first job fails (its config cannot be composed), and so do a NaN job and a config error.
+    assert sorted(failures) == ["0_uncomposable", "1_uncomposable", "2_uncomposable", "3_kd_seed1", "4_kd_seed1"]
     assert "Could not find 'method/bogus'" in failures["0_uncomposable"]["error"]
-    assert failures["2_kd_seed1"]["type"] == "NumericalError" and failures["2_kd_seed1"]["exit_code"] == 3
+    assert failures["3_kd_seed1"]["type"] == "NumericalError" and failures["3_kd_seed1"]["exit_code"] == 3
+    assert failures["4_kd_seed1"]["type"] == "ConfigError" and failures["4_kd_seed1"]["exit_code"] == 2
+    assert "optimizer.lr=-1 is invalid" in failures["4_kd_seed1"]["error"]
     listed = {Path(job.path).name: job.reason for job in find_failed_jobs(sweep)}
-    assert set(listed) == set(failures) and "was nan at step" in listed["2_kd_seed1"]
+    assert set(listed) == set(failures) and "was nan at step" in listed["3_kd_seed1"]
     summary = (sweep / "summary.txt").read_text()
-    assert "3 job(s) failed" in summary and "3 job(s) failed" in proc.stderr
+    assert "5 job(s) failed" in summary and "5 job(s) failed" in proc.stderr
 
 
 @pytest.mark.slow

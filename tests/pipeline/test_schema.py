@@ -38,7 +38,11 @@ def test_every_shipped_option_passes_the_schema(tmp_path):
         ("+data.batchsize=8", "did you mean data.batch_size?"),
         ("+sed=3", "unknown option sed; did you mean seed?"),
         ("+logger.csv.nam=x", "did you mean logger.csv.name?"),
-        ("seed=abc", "seed: Value 'abc' of type 'str' could not be converted to Integer"),
+        (
+            "seed=abc",
+            "seed: Value 'abc' of type 'str' could not be converted to Integer; give it a value of that "
+            "type (e.g. seed=1)",
+        ),
         ("data.batch_size=0", "data.batch_size=0 is invalid: it must be a positive integer"),
         ("data.batch_size=-1", "data.batch_size=-1 is invalid"),
         ("data.eval_batch_size=0", "data.eval_batch_size=0 is invalid"),
