@@ -142,9 +142,33 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
             self.datasets[split] = Dataset.from_list(rows).map(
                 self._tokenize,
                 batched=True,
+                with_indices=True,
                 remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {self.spec.name}/{split}",
             )
+
+    @property
+    def train_split(self) -> str:
+        """The split ``train_dataloader`` serves: the augmented one when augmentation is on."""
+        return "train_augmented" if self.augmented_train and self.augment is not None else "train"
+
+    def ordered_train_loader(self) -> DataLoader:
+        """The served training split in file order (each batch with ``example_index``), for
+        computing what a frozen teacher says about every example once."""
+        return self._loader(self.train_split, self.eval_batch_size)
+
+    def train_tokens_digest(self) -> tuple[str, int]:
+        """A hash of the served training split exactly as the models see it (token ids, type ids,
+        in order), and its longest example in tokens."""
+        dataset = self.datasets[self.train_split]
+        digest = hashlib.sha256()
+        longest = 0
+        for column in ("input_ids", "token_type_ids"):
+            if column in dataset.column_names:
+                for row in dataset[column]:
+                    digest.update(json.dumps(row).encode())
+                    longest = max(longest, len(row))
+        return digest.hexdigest(), longest
 
     def augmented_examples(self) -> list[Example]:
         """The training split with TinyBERT's augmented copies (cached)."""
@@ -170,11 +194,15 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
             augmenter, self.load_examples()["train"], self.spec.text_fields, self.cache_dir / "augmented", key
         )
 
-    def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
+    def _tokenize(self, batch: dict[str, list], indices: list[int] | None = None) -> dict[str, list]:
+        """Token ids and labels; with ``indices``, each row's position in its split
+        (``example_index``: where a cached teacher output for it is stored)."""
         texts = [batch[f] for f in self.spec.text_fields]
         assert self.tokenizer is not None, "set_tokenizer() comes first"
         encoded = self.tokenizer(*texts, truncation=True, max_length=self.max_length)
         encoded["labels"] = batch["label"]
+        if indices is not None:
+            encoded["example_index"] = indices
         return encoded
 
     def _loader(

@@ -16,6 +16,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.builders import build, build_callbacks, build_trainer
 from distill_zoo.pipeline.context import CHECKPOINTS, OBJECTIVE_STATE, RunContext
+from distill_zoo.pipeline.teacher_outputs import cached_teacher
 from distill_zoo.training import DistillationModule
 from distill_zoo.training.checkpoints import fit_resuming
 
@@ -37,6 +38,7 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         optimizer=build(cfg.optimizer),
         warmup_ratio=cfg.warmup_ratio,
         gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
+        teacher_outputs=cached_teacher(cfg, ctx.datamodule, ctx.objective, ctx.teacher_model, _teacher_id(ctx)),
     )
     checkpoints = ctx.out_dir / CHECKPOINTS
     trainer = build_trainer(
@@ -52,6 +54,13 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     fit_resuming(trainer, module, ctx.datamodule, checkpoints, "distill")
     return trainer
+
+
+def _teacher_id(ctx: RunContext) -> dict[str, object]:
+    """What names the teacher's weights: its cache entry, or its source and config when used as is."""
+    if ctx.teacher.key is not None:
+        return {"entry": ctx.teacher.key}
+    return {"path": str(ctx.teacher.path), "teacher": ctx.teacher.description}
 
 
 def save_student(

@@ -91,6 +91,8 @@ class RunSchema:
     eval: EvalSchema = field(default_factory=EvalSchema)
     checkpoint: CheckpointSchema = field(default_factory=CheckpointSchema)
     resume: bool = True
+    teacher_cache: str = "auto"
+    teacher_cache_max_gb: float = 4.0
     gradnorm_every_n_steps: int = 0
     group: str | None = None
     teacher: TeacherSchema = field(default_factory=TeacherSchema)
@@ -141,6 +143,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "trainer.max_epochs": (lambda v: v == -1 or _positive_int(v), "a positive integer (or -1 with max_steps)", "3"),
     "eval.latency_runs": (_positive_int, "a positive integer", "50"),
     "eval.latency_warmup": (_non_negative_int, "an integer >= 0", "10"),
+    "teacher_cache": (lambda v: v in ("auto", "off", "logits", "features"), "auto, off, logits or features", "auto"),
+    "teacher_cache_max_gb": (_positive, "a positive number", "4"),
     "gradnorm_every_n_steps": (_non_negative_int, "an integer >= 0 (0 = off)", "0"),
     "checkpoint.every_n_epochs": (_non_negative_int, "an integer >= 0 (0 = never)", "1"),
     "checkpoint.every_n_minutes": (lambda v: v is None or _positive(v), "positive or null", "30"),

@@ -16,9 +16,10 @@ from torch.optim.optimizer import ParamsT
 from transformers import PreTrainedModel
 
 from distill_zoo.errors import NumericalError
-from distill_zoo.features import FeatureRequest
+from distill_zoo.features import EncoderFeatures, FeatureRequest
 from distill_zoo.losses import task_loss
 from distill_zoo.models import Encoder, FrozenEncoder
+from distill_zoo.models.cached import CachedTeacher
 from distill_zoo.models.dims import transformer_layers
 from distill_zoo.objectives import Objective
 from distill_zoo.training.metrics import build_metrics, predictions
@@ -54,6 +55,9 @@ class DistillationModule(L.LightningModule):
             the gradient that term alone (weighted, as in the loss) puts on the trainable
             parameters. 0 turns it off. It reads gradients with ``torch.autograd.grad``, so
             training itself (the ``.grad`` the optimiser uses, the random streams) is unchanged.
+        teacher_outputs: the teacher's stored outputs for the training examples (see
+            :mod:`distill_zoo.models.cached`); read instead of running the teacher when
+            they hold what the objective asks for.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class DistillationModule(L.LightningModule):
         optimizer: OptimizerFactory = default_optimizer,
         warmup_ratio: float = 0.1,
         gradnorm_every_n_steps: int = 0,
+        teacher_outputs: CachedTeacher | None = None,
     ) -> None:
         super().__init__()
         self.student = Encoder(student.train())  # from_pretrained returns eval mode: dropout on
@@ -73,6 +78,7 @@ class DistillationModule(L.LightningModule):
             raise ValueError(f"{type(objective).__name__} needs a teacher")
         objective.bind(self.student.dims, self.teacher.dims if self.teacher else None)
         self.objective = objective
+        self.teacher_outputs = teacher_outputs
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
         if gradnorm_every_n_steps < 0:
@@ -88,7 +94,7 @@ class DistillationModule(L.LightningModule):
         self.val_metrics = build_metrics(tuple(metrics), num_labels).clone(prefix="val/")
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        teacher = self.teacher(batch, self.objective.teacher_request()) if self.teacher is not None else None
+        teacher = self.teacher_features(batch) if self.teacher is not None else None
         student = self.student(batch, self.objective.student_request())
         terms = self.objective(student, teacher, batch)
         check_finite(terms, self.global_step)
@@ -99,6 +105,16 @@ class DistillationModule(L.LightningModule):
         if self.gradnorm_every_n_steps and self.global_step % self.gradnorm_every_n_steps == 0:
             self.log_dict(self.term_gradient_norms(terms), batch_size=batch_size)
         return terms["loss"]
+
+    def teacher_features(self, batch: Mapping[str, Tensor]) -> EncoderFeatures:
+        """What the objective reads from the teacher: stored outputs when they cover the request
+        (``teacher_outputs``), otherwise a forward pass of the frozen teacher."""
+        request = self.objective.teacher_request()
+        cached = self.teacher_outputs
+        if cached is not None and "example_index" in batch and cached.covers(request):
+            return cached(batch, request)
+        assert self.teacher is not None
+        return self.teacher(batch, request)
 
     def term_gradient_norms(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``train/gradnorm_<term>``: the gradient norm of each weighted term alone over the

@@ -1,0 +1,96 @@
+"""Stage helper: the teacher's outputs for every training example, computed once and shared.
+
+``teacher_cache`` decides what is stored (see :mod:`distill_zoo.models.cached`):
+
+* ``off``: the teacher runs on every batch;
+* ``logits``: store its logits (objectives that read more still run the teacher);
+* ``features``: store everything the objective reads (logits, hidden states, Q/K/V);
+* ``auto`` (default): ``features`` when they fit in ``teacher_cache_max_gb``, else
+  ``logits`` when that is all the objective reads, else ``off``.
+
+An entry is content-addressed under ``<cache_dir>/teacher_outputs/<key>``: the key hashes
+the teacher (its cache entry, or its source and config when used as it is), the served
+training split exactly as tokenised (token and type ids, in order: examples, subset,
+augmentation, tokenizer and ``max_length`` all show there), and what is stored. So
+every epoch, and every method and seed of a sweep that reads the same outputs, reuses
+one entry; anything that changes what the teacher sees makes a new one. Entries are
+written into a temporary folder and renamed into place under a file lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+from omegaconf import DictConfig
+
+from distill_zoo.data import GlueDataModule
+from distill_zoo.errors import ConfigError
+from distill_zoo.features import FeatureRequest
+from distill_zoo.models import FrozenEncoder
+from distill_zoo.models.cached import CachedTeacher, is_complete, storage_bytes, stored_request, write_teacher_outputs
+from distill_zoo.objectives import Objective
+
+MODES = ("auto", "off", "logits", "features")
+
+
+def cached_teacher(
+    cfg: DictConfig, datamodule: Any, objective: Objective, teacher: Any, teacher_id: dict[str, Any]
+) -> CachedTeacher | None:
+    """The stored outputs the distillation reads, made first if needed; None when the teacher runs live.
+
+    ``teacher_id`` names the teacher's weights (its cache entry, or its source and config)."""
+    mode = str(cfg.get("teacher_cache", "auto"))
+    if mode not in MODES:
+        raise ConfigError(f"teacher_cache must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "off" or not isinstance(datamodule, GlueDataModule) or not objective.needs_teacher:
+        return None
+    encoder = FrozenEncoder(teacher)
+    wanted = objective.teacher_request().resolve(encoder.dims.num_layers, "teacher")
+    datamodule.setup("fit")
+    digest, longest = datamodule.train_tokens_digest()
+    request = _choose(mode, wanted, cfg, len(datamodule.datasets[datamodule.train_split]), longest, encoder)
+    if request is None:
+        return None
+    stored = stored_request(request)
+    key_source = {"teacher": teacher_id, "train_tokens": digest, "stored": _describe(stored)}
+    key = hashlib.sha256(json.dumps(key_source, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    folder = Path(cfg.paths.cache_dir) / "teacher_outputs" / key
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    examples = len(datamodule.datasets[datamodule.train_split])
+    with FileLock(str(folder) + ".lock"):
+        if is_complete(folder):
+            print(f"[teacher outputs] reusing {folder.name}")
+        else:
+            print(f"[teacher outputs] computing {_describe(stored)} for {examples} examples once")
+            encoder.to("cuda" if torch.cuda.is_available() else "cpu")
+            try:
+                write_teacher_outputs(
+                    encoder, datamodule.ordered_train_loader(), stored, examples, longest, folder, key_source
+                )
+            finally:
+                encoder.to("cpu")
+    return CachedTeacher(folder, encoder.dims.num_layers, encoder.dims.num_heads)
+
+
+def _choose(
+    mode: str, wanted: FeatureRequest, cfg: DictConfig, examples: int, longest: int, encoder: FrozenEncoder
+) -> FeatureRequest | None:
+    logits_only = FeatureRequest(logits=wanted.logits)
+    if mode == "logits":
+        return logits_only if wanted.logits else None
+    labels = int(encoder.model.config.num_labels or 2)
+    size = storage_bytes(stored_request(wanted), examples, longest, encoder.dims.hidden_size, labels)
+    fits = size <= float(cfg.get("teacher_cache_max_gb", 4)) * 2**30
+    if mode == "features" or fits:
+        return wanted
+    reads_more = bool(wanted.hidden_states or wanted.qkv or wanted.attentions or wanted.scores)
+    return logits_only if wanted.logits and not reads_more else None
+
+
+def _describe(request: FeatureRequest) -> dict[str, Any]:
+    return {"logits": request.logits, "hidden_states": list(request.hidden_states), "qkv": list(request.qkv)}
