@@ -49,6 +49,27 @@ FORBIDDEN = {
     ),
     "training": ("distill_zoo.pipeline", "distill_zoo.report", "hydra", "omegaconf"),
     "pipeline": ("distill_zoo.report",),
+    # Benchmarks time the layers below them; nothing imports them.
+    "bench": ("distill_zoo.report", "distill_zoo.pipeline"),
+    # Export reads a finished run (record, saved config, student) and scores its artefact with the
+    # eval stage's functions and the one logits-to-predictions rule (training.metrics); it never
+    # trains, builds objectives or runs stages.
+    "export": (
+        "distill_zoo.objectives",
+        "distill_zoo.losses",
+        "distill_zoo.report",
+        "distill_zoo.training.module",
+        "distill_zoo.training.phases",
+        "distill_zoo.training.progressive",
+        "distill_zoo.training.checkpoints",
+        "distill_zoo.pipeline.stages",
+        "distill_zoo.pipeline.context",
+        "distill_zoo.pipeline.distill_stage",
+        "distill_zoo.pipeline.teacher_stage",
+        "distill_zoo.pipeline.chain",
+        "distill_zoo.pipeline.job",
+        "lightning",
+    ),
     # The report reads finished runs: records and predictions, never models or training.
     "report": (
         "distill_zoo.training",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from transformers import (
     AutoConfig,
     AutoModelForMaskedLM,
@@ -9,6 +12,7 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
 )
+from transformers.utils import logging as hf_logging
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.models.dims import set_dropout, set_encoder_dims
@@ -50,9 +54,28 @@ def load_classifier(
     config.num_labels = num_labels
     if dropout is not None:
         set_dropout(config, dropout)
-    return AutoModelForSequenceClassification.from_pretrained(
-        source, config=config, trust_remote_code=trust_remote_code
-    )
+    if has_head:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, trust_remote_code=trust_remote_code
+        )
+    # transformers reports the fresh head's weights as missing, in a table that reads like
+    # an error; for a base encoder that is the expected outcome, said here in one line.
+    with _quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, trust_remote_code=trust_remote_code
+        )
+    print(f"[model] {name_or_path}: pre-trained encoder, new {num_labels}-label classification head (expected)")
+    return model
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def random_classifier(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,6 +19,16 @@ from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.secrets import redact
 from distill_zoo.training.checkpoints import checkpoint_callbacks
+
+
+class _NoTips(logging.Filter):
+    """Lightning's tips advertising its cloud products are not something a run's user needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
 
 #: Keys of a group's config that describe it rather than construct it.
 DESCRIPTIVE_KEYS = ("name", "init")

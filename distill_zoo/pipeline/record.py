@@ -84,6 +84,9 @@ class RunRecord:
             class (regression: the Pearson correlation of their predictions).
         test: metrics on an extra labelled file (``eval.test_file``), reported apart from
             dev and never used for selection: ``{"file", "teacher": {...}, "student": {...}}``.
+        timings: wall seconds of each stage (``prepare_s``, ``teacher_s``, ``distill_s``,
+            ``eval_s``) and ``distill_samples_per_s`` (training examples per second of the
+            distill stage, caching the teacher's outputs included).
         comparable: everything but the seed that must match for two runs to be merged.
     """
 
@@ -116,6 +119,7 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     agreement: float | None = None
     test: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
     record_version: int = RECORD_VERSION
 
     def comparable(self) -> dict[str, Any]:

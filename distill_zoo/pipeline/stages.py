@@ -45,7 +45,9 @@ def run_pipeline(
     or when the stages stop before ``eval``). ``on_ready(teacher_entry)`` runs once every
     check of :func:`prepare_run` has passed, before anything is trained or written."""
     started = time.perf_counter()
+    clock = _StageClock()
     ctx = prepare_run(cfg, stage)
+    clock.lap("prepare")
     if on_ready is not None:
         on_ready(ctx.teacher.key)
     stages = list(cfg.stages)
@@ -59,6 +61,7 @@ def run_pipeline(
             )
         else:  # prepare_run read the cached entry already
             ctx.teacher_model = load_classifier(str(ctx.teacher.path), ctx.num_labels)
+    clock.lap("teacher")
     if "distill" not in stages and "eval" not in stages:
         return None
 
@@ -73,12 +76,14 @@ def run_pipeline(
         steps, examples_seen = trainer.global_step, cast(DistillationModule, trainer.lightning_module).examples_seen
         losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         save_student(student, ctx.tokenizer, ctx.objective, student_dir)
+        clock.lap("distill")
+        clock.rate("distill_samples_per_s", examples_seen, "distill")
     else:
         student = load_classifier(str(student_dir), ctx.num_labels)
     if "eval" not in stages:
         return None
 
-    record, predictions = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started)
+    record, predictions = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started, clock)
     if predictions is not None:
         write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
@@ -89,12 +94,43 @@ def run_pipeline(
         print("\n" + format_table(record))
     else:
         print(f"[general] {steps} steps; losses {losses}; student: {student_dir}")
+    print(clock.summary())
     print(f"results: {ctx.out_dir / 'results.json'}")
     return record
 
 
+class _StageClock:
+    """Wall seconds of each stage (``<stage>_s``) and training throughput, for the record and the terminal."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[f"{stage}_s"] = now - self._last
+        self._last = now
+
+    def rate(self, name: str, count: int, stage: str) -> None:
+        elapsed = self.seconds.get(f"{stage}_s") or 0.0
+        if elapsed > 0:
+            self.seconds[name] = count / elapsed
+
+    def summary(self) -> str:
+        parts = [f"{k.removesuffix('_s')} {v:.1f} s" for k, v in self.seconds.items() if k.endswith("_s")]
+        if "distill_samples_per_s" in self.seconds:
+            parts.append(f"{self.seconds['distill_samples_per_s']:,.0f} training samples/s")
+        return "time: " + " · ".join(parts)
+
+
 def _record(
-    ctx: RunContext, student, steps: int, examples_seen: int, losses: dict[str, float], wall: float
+    ctx: RunContext,
+    student,
+    steps: int,
+    examples_seen: int,
+    losses: dict[str, float],
+    wall: float,
+    clock: _StageClock,
 ) -> tuple[RunRecord, dict[str, Any] | None]:
     """The run's record, and (task runs) the per-example dev predictions of teacher and student."""
     cfg, spec = ctx.cfg, ctx.spec
@@ -115,6 +151,7 @@ def _record(
     else:
         teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
         student_report = ModelReport(path=student_path, **parameter_counts(student))
+    clock.lap("eval")
     main = spec.main_metric if spec is not None else None
     data_cfg = container(cfg.data)
     # The rest of the budget (max_steps, limits, accumulation, devices) is in trainer_options.
@@ -149,6 +186,7 @@ def _record(
         trainer_options=training_options(cfg.trainer),
         final_losses=losses,
         wall_time_s=wall,
+        timings=dict(clock.seconds),
         data=data,
         versions=package_versions(),
         git_commit=git_commit(),

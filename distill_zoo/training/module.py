@@ -26,6 +26,8 @@ from distill_zoo.training.metrics import build_metrics, predictions
 
 # The frozen teacher is in eval mode on purpose; Lightning's warning about it is noise.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+# Lightning (2.6) calls a torch pytree API that torch deprecates; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 OptimizerFactory = Callable[[ParamsT], Optimizer]
 

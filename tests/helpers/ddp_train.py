@@ -15,6 +15,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from distill_zoo.bench.ddp_worker import RankSlice  # noqa: E402
 from distill_zoo.objectives import KDObjective  # noqa: E402
 from distill_zoo.training import DistillationModule  # noqa: E402
 from tests.conftest import padded_batch, tiny_bert  # noqa: E402
@@ -25,25 +26,6 @@ def examples(n: int = 16) -> list[dict[str, torch.Tensor]]:
     full = padded_batch(batch_size=n, length=8, seed=7)
     full["attention_mask"][:] = 1
     return [{k: v[i] for k, v in full.items()} for i in range(n)]
-
-
-class Interleaved(torch.utils.data.Sampler):
-    """Rank r takes examples r, r + W, r + 2W ...: consecutive global batches, no shuffling."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def _world(self) -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
-    def __iter__(self):
-        rank, world = self._world()
-        return iter(range(rank, self.size, world))
-
-    def __len__(self) -> int:
-        return self.size // self._world()[1]
 
 
 def main(devices: int, global_batch: int, out: str) -> None:
@@ -67,7 +49,7 @@ def main(devices: int, global_batch: int, out: str) -> None:
         use_distributed_sampler=False,
     )
     data = examples()
-    loader = DataLoader(data, batch_size=global_batch // devices, sampler=Interleaved(len(data)))
+    loader = DataLoader(data, batch_size=global_batch // devices, sampler=RankSlice(len(data)))
     trainer.fit(module, loader)
     if trainer.is_global_zero:
         torch.save(module.student.model.state_dict(), out)

@@ -17,6 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from distill_zoo.errors import ConfigError
+from distill_zoo.pipeline.rundir import claim_run_dir
 from tests.conftest import ROOT, TINY_RUN
 from tests.pipeline.test_cli import run_cli
 
@@ -72,6 +74,7 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert not (run_dir / "results.json").exists()
     step = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert 0 < step < 50
+    _unfinished_run_is_kept_for_its_own_config(run_dir, [*common, f"paths.output_dir={run_dir}"])
 
     again = run_cli(*common, f"hydra.run.dir={run_dir}")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -199,8 +202,8 @@ def test_a_finished_or_foreign_run_folder_is_refused_and_left_intact(tmp_path):
 
     again = run_cli(*common)
     assert again.returncode == 2 and "already holds a finished run (results.json)" in again.stderr
-    other = run_cli(*common, "seed=2")
-    assert other.returncode == 2 and "already holds a finished run" in other.stderr
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        claim_run_dir(_compose([*TINY_RUN, "seed=2", f"paths.output_dir={tmp_path / 'run'}"]), tmp_path / "run")
     after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert after == before, "a refused rerun must not touch the finished run"
 
@@ -214,19 +217,20 @@ def test_a_finished_or_foreign_run_folder_is_refused_and_left_intact(tmp_path):
     assert provenance["hardware"] == record["hardware"]
 
 
-@pytest.mark.slow
-def test_an_unfinished_run_of_another_config_is_refused(tmp_path):
-    run_dir = tmp_path / "run"
-    common = [*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
-    proc = _start(common, tmp_path / "log")
-    _wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
-    proc.kill()
-    proc.wait()
-    other = run_cli(*common, "seed=2")
-    assert other.returncode == 2
-    assert "holds an unfinished run of another config (" in other.stderr and "seed: 1 vs 2" in other.stderr
-    refused = run_cli(*common, "resume=false")
-    assert refused.returncode == 2 and "set resume=true to continue it" in refused.stderr
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _unfinished_run_is_kept_for_its_own_config(run_dir: Path, overrides: list[str]) -> None:
+    """A killed run's folder is continued only by the same config, and only with resume=true."""
+    assert claim_run_dir(_compose(overrides), run_dir) is True
+    with pytest.raises(ConfigError, match=r"holds an unfinished run of another config \(.*seed: 1 vs 2"):
+        claim_run_dir(_compose([*overrides, "seed=2"]), run_dir)
+    with pytest.raises(ConfigError, match="set resume=true to continue it"):
+        claim_run_dir(_compose([*overrides, "resume=false"]), run_dir)
 
 
 def test_preflight_failures_exit_2_and_write_nothing(tmp_path):

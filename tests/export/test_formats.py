@@ -1,0 +1,71 @@
+"""Each format's artefact loads as a user would load it and scores what the run's student scored."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from distill_zoo.export.formats import load_model
+from distill_zoo.export.measure import measure
+from distill_zoo.export.onnx import MODEL_FILE, OnnxClassifier
+from distill_zoo.export.run_folder import dev_datamodule, read_run
+from distill_zoo.models import load_classifier
+
+
+def _remeasured(finished_run, out, fmt):
+    run = read_run(finished_run)
+    datamodule = dev_datamodule(run, AutoTokenizer.from_pretrained(out))
+    return run, datamodule, measure(load_model(fmt, out, datamodule.spec.num_labels), datamodule, runs=2, warmup=0)
+
+
+@pytest.mark.parametrize("fmt", ["hf", "onnx"])
+def test_lossless_formats_score_exactly_what_the_run_scored(finished_run, exports, fmt):
+    export = exports[fmt]
+    assert export.code == 0
+    run, _, measured = _remeasured(finished_run, export.out, fmt)
+    assert measured.metrics == run.record.student.metrics
+    assert measured.latency_ms_median > 0
+    assert "(+0.00 points)" in export.stdout
+
+
+def test_hf_export_loads_with_transformers_alone(exports):
+    model = AutoModelForSequenceClassification.from_pretrained(exports["hf"].out)
+    tokenizer = AutoTokenizer.from_pretrained(exports["hf"].out)
+    assert model(**tokenizer("a fine film", return_tensors="pt")).logits.shape == (1, 2)
+
+
+def test_fp32_onnx_logits_match_the_torch_student(finished_run, exports):
+    run, datamodule, _ = _remeasured(finished_run, exports["onnx"].out, "onnx")
+    student = load_classifier(str(run.student_dir), datamodule.spec.num_labels).eval()
+    session = OnnxClassifier(exports["onnx"].out / MODEL_FILE, threads=1)
+    assert set(session.inputs) == {"input_ids", "attention_mask", "token_type_ids"}
+    for batch in datamodule.val_dataloader():
+        inputs = {k: v for k, v in batch.items() if k in session.inputs}
+        with torch.inference_mode():
+            expected = student(**inputs).logits
+        got = session(**inputs)
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+        assert torch.equal(got.argmax(-1), expected.argmax(-1))
+    # Dynamic axes: one unpadded example of another length runs too.
+    single = {k: v[:1, :5] for k, v in inputs.items()}
+    torch.testing.assert_close(session(**single), student(**single).logits.detach(), atol=1e-4, rtol=1e-4)
+
+
+def test_int8_is_measured_reported_and_smaller(finished_run, exports):
+    export = exports["int8"]
+    assert export.code == 0
+    run, _, measured = _remeasured(finished_run, export.out, "int8")
+    assert set(measured.metrics) == set(run.record.student.metrics)
+    assert "points)" in export.stdout and "int8" in export.stdout
+    row = next(line for line in ModelCard.load(export.out / "README.md").text.splitlines() if line.startswith("| acc"))
+    assert f"{measured.metrics['acc']:.4f}" in row
+    assert (export.out / MODEL_FILE).stat().st_size < (exports["onnx"].out / MODEL_FILE).stat().st_size / 2
+
+
+@pytest.mark.parametrize("fmt", ["hf", "onnx", "int8"])
+def test_every_export_ships_the_tokenizer_and_a_card(exports, fmt):
+    names = {p.name for p in exports[fmt].out.iterdir()}
+    assert {"README.md", "tokenizer.json", "tokenizer_config.json"} <= names
+    assert not (exports[fmt].out.parent / f"export-{fmt}.partial").exists()
