@@ -97,6 +97,9 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # ONNX Runtime's threads otherwise spin for a while after each run, taking the cores
+        # from whatever runs next (a torch model timed beside it, say).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = tuple(node.name for node in self.session.get_inputs())
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from distill_zoo.features import EncoderFeatures, FeatureRequest
 from distill_zoo.models.capture import attention_probs, attention_scores
@@ -65,7 +66,7 @@ def write_teacher_outputs(
     arrays: dict[str, np.memmap] = {}
     device = next(teacher.parameters()).device
     try:
-        for batch in batches:
+        for batch in tqdm(batches, desc="teacher outputs", unit="batch", leave=False):
             index = batch["example_index"].numpy()
             inputs = {k: v.to(device) for k, v in batch.items() if isinstance(v, Tensor)}
             out = teacher(inputs, request)
