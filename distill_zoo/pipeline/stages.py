@@ -117,7 +117,7 @@ class _StageClock:
             self.seconds[name] = count / elapsed
 
     def summary(self) -> str:
-        parts = [f"{k.removesuffix('_s')} {v:.1f} s" for k, v in self.seconds.items() if k.endswith("_s")]
+        parts = [f"{k.removesuffix('_s')} {v:.1f} s" for k, v in self.seconds.items() if not k.endswith("_per_s")]
         if "distill_samples_per_s" in self.seconds:
             parts.append(f"{self.seconds['distill_samples_per_s']:,.0f} training samples/s")
         return "time: " + " · ".join(parts)

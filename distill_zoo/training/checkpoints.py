@@ -113,7 +113,7 @@ def save_if_finite(trainer: L.Trainer, path: Path) -> None:
             f"and {path} keeps the last good state if there is one. Lower the learning rate (optimizer.lr, "
             "teacher.finetune.optimizer.lr)"
         )
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)  # the full state: a resume needs the optimiser
 
 
 def fit_resuming(trainer: L.Trainer, module: L.LightningModule, datamodule: Any, checkpoints: Path, what: str) -> None:
