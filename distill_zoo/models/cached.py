@@ -120,6 +120,8 @@ class CachedTeacher(nn.Module):
         self.folder, self.num_layers, self.num_heads = folder, num_layers, num_heads
         meta = json.loads((folder / META).read_text())
         self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["arrays"]}
+        #: The array names the entry holds (``logits``, ``hidden_<i>``, ``q_<i>`` ...), sorted.
+        self.stored: list[str] = sorted(meta["arrays"])
 
     def covers(self, request: FeatureRequest) -> bool:
         """Whether every output ``request`` asks for is stored."""

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when a field changes meaning; readers refuse records of another version.
-RECORD_VERSION = 3
+RECORD_VERSION = 4
+#: Older versions this one still reads; what they lack gets a value that matches no newer run.
+READABLE_VERSIONS = (3, RECORD_VERSION)
+#: What a version-3 record (written before it was recorded) says of the teacher signal.
+UNRECORDED = "unrecorded"
 
 #: Per-example dev labels and teacher/student predictions, written next to ``results.json``
 #: by task runs (what the report's paired bootstrap resamples).
@@ -84,6 +88,10 @@ class RunRecord:
             class (regression: the Pearson correlation of their predictions).
         test: metrics on an extra labelled file (``eval.test_file``), reported apart from
             dev and never used for selection: ``{"file", "teacher": {...}, "student": {...}}``.
+        teacher_signal: where the distillation read the teacher from: ``live`` (a forward
+            pass per batch), ``cache: <arrays>`` (the teacher-output cache, equal to the live
+            teacher up to float rounding, ~1e-5), or ``none`` (the objective reads no teacher). Part of
+            :meth:`comparable`, so seeds that read the teacher differently are never merged.
         timings: wall seconds of each stage (``prepare_s``, ``teacher_s``, ``distill_s``,
             ``eval_s``) and ``distill_samples_per_s`` (training examples per second of the
             distill stage, caching the teacher's outputs included).
@@ -120,6 +128,7 @@ class RunRecord:
     agreement: float | None = None
     test: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    teacher_signal: str = UNRECORDED
     record_version: int = RECORD_VERSION
 
     def comparable(self) -> dict[str, Any]:
@@ -139,6 +148,7 @@ class RunRecord:
             "student": _without_previous_path(self.student_config),
             "teacher_entry": self.teacher_entry,
             "teacher_source": _without_previous_path(self.teacher_source),
+            "teacher_signal": self.teacher_signal,
             "budget": {k: v for k, v in self.budget.items() if k not in ("steps_done", "examples_seen")},
             "trainer_options": self.trainer_options,
             "data": self.data,
@@ -153,9 +163,9 @@ class RunRecord:
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> RunRecord:
         version = payload.get("record_version")
-        if version != RECORD_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(
-                f"results record version {version!r}, this distill_zoo reads version {RECORD_VERSION}; "
+                f"results record version {version!r}, this distill_zoo reads versions {list(READABLE_VERSIONS)}; "
                 "re-run the job (or read it with the version that wrote it)"
             )
         data = dict(payload)

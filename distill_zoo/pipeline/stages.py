@@ -21,6 +21,7 @@ from distill_zoo.pipeline.distill_stage import distill, save_student
 from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
 from distill_zoo.pipeline.record import (
     PREDICTIONS,
+    UNRECORDED,
     ModelReport,
     RunRecord,
     StageInfo,
@@ -68,6 +69,7 @@ def run_pipeline(
     student_dir = ctx.out_dir / "student"
     loggers = build_loggers(cfg, ctx.out_dir)
     steps, examples_seen, losses = 0, 0, {}
+    teacher_signal = UNRECORDED  # an eval-only run cannot tell how its student was trained
     if "distill" in stages:
         student = ctx.student if ctx.student is not None else make_student(cfg, ctx.teacher_model, ctx.num_labels)
         trainer = distill(ctx, student, loggers)
@@ -75,6 +77,7 @@ def run_pipeline(
             return None
         steps, examples_seen = trainer.global_step, cast(DistillationModule, trainer.lightning_module).examples_seen
         losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        teacher_signal = cast(DistillationModule, trainer.lightning_module).teacher_signal()
         save_student(student, ctx.tokenizer, ctx.objective, student_dir)
         clock.lap("distill")
         clock.rate("distill_samples_per_s", examples_seen, "distill")
@@ -83,7 +86,9 @@ def run_pipeline(
     if "eval" not in stages:
         return None
 
-    record, predictions = _record(ctx, student, steps, examples_seen, losses, time.perf_counter() - started, clock)
+    record, predictions = _record(
+        ctx, student, steps, examples_seen, losses, teacher_signal, time.perf_counter() - started, clock
+    )
     if predictions is not None:
         write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
@@ -129,6 +134,7 @@ def _record(
     steps: int,
     examples_seen: int,
     losses: dict[str, float],
+    teacher_signal: str,
     wall: float,
     clock: _StageClock,
 ) -> tuple[RunRecord, dict[str, Any] | None]:
@@ -187,6 +193,7 @@ def _record(
         final_losses=losses,
         wall_time_s=wall,
         timings=dict(clock.seconds),
+        teacher_signal=teacher_signal,
         data=data,
         versions=package_versions(),
         git_commit=git_commit(),

@@ -24,7 +24,9 @@ from distill_zoo.report.predictions import DevPredictions, read_predictions
 from distill_zoo.report.rows import Row, signature_key
 
 #: The parts of a comparable signature that make the method; everything else must match the baseline's.
-METHOD_FIELDS = ("method", "method_config", "callbacks")
+#: ``teacher_signal`` is one: the ``none`` baseline reads no teacher, and whether a method's
+#: teacher outputs could be cached depends on what the method reads.
+METHOD_FIELDS = ("method", "method_config", "callbacks", "teacher_signal")
 #: How far a metric recomputed from predictions.json may be from results.json (float32 there).
 REPRODUCE_TOLERANCE = 1e-4
 

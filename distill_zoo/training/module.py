@@ -118,6 +118,16 @@ class DistillationModule(L.LightningModule):
         assert self.teacher is not None
         return self.teacher(batch, request)
 
+    def teacher_signal(self) -> str:
+        """Where :meth:`teacher_features` reads the teacher from for the objective's current request:
+        ``none`` (no teacher), ``live`` (a forward pass per batch), or ``cache: <arrays>`` (stored outputs)."""
+        if self.teacher is None:
+            return "none"
+        cached = self.teacher_outputs
+        if cached is not None and cached.covers(self.objective.teacher_request()):
+            return "cache: " + ", ".join(cached.stored)
+        return "live"
+
     def term_gradient_norms(self, terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``train/gradnorm_<term>``: the gradient norm of each weighted term alone over the
         trainable parameters (the graph is kept for the real backward pass)."""

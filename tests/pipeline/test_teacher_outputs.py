@@ -61,6 +61,9 @@ def test_a_cached_teacher_gives_the_losses_of_a_live_one_without_running_it(tmp_
         for term, value in live.final_losses.items():
             assert record.final_losses[term] == pytest.approx(value, rel=1e-5, abs=1e-6), term
         assert record.student.metrics == live.student.metrics
+        assert record.teacher_signal.startswith("cache: ") and "logits" in record.teacher_signal
+        assert record.comparable() != live.comparable(), "seeds that read the teacher differently never merge"
+    assert live.teacher_signal == "live"
 
 
 def _run(folder, method, mode):

@@ -101,6 +101,20 @@ def test_two_configurations_are_both_labelled(tmp_path):
     assert labels_seen == {"kd [method_config.temperature=2.0]", "kd [method_config.temperature=4.0]"}
 
 
+def test_seeds_that_read_the_teacher_differently_are_not_merged_but_share_the_baseline(tmp_path):
+    """Cached teacher outputs equal the live teacher only up to rounding: a row never mixes the
+    two, while the ``none`` baseline (which reads no teacher) still serves both rows."""
+    labels = dev_labels(200)
+    for seed in (1, 2):
+        simulated_run(tmp_path / f"none{seed}", "none", seed, labels, 0.8, teacher_signal="none")
+        simulated_run(tmp_path / f"live{seed}", "kd", seed, labels, 0.85, teacher_signal="live")
+        simulated_run(tmp_path / f"cache{seed}", "kd", seed, labels, 0.85, teacher_signal="cache: logits")
+    rows = rows_by_label(build_report([tmp_path], replicates=0))
+    kd = {label: row for (task, label), row in rows.items() if row.method == "kd"}
+    assert sorted(kd) == ["kd [teacher_signal=cache: logits]", "kd [teacher_signal=live]"]
+    assert all(row.n == 2 and row.delta is not None and not row.notes for row in kd.values())
+
+
 def test_a_seed_counted_twice_is_an_error_naming_it(tmp_path):
     write_run(tmp_path / "a", record("kd", seed=3))
     write_run(tmp_path / "b", record("kd", seed=3, student_metrics={"acc": 0.7}))
