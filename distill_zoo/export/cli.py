@@ -75,7 +75,9 @@ def export_run(run: FinishedRun, fmt: str, out: Path, command: list[str]) -> Mea
         datamodule = dev_datamodule(run, AutoTokenizer.from_pretrained(tmp))
         num_labels = datamodule.spec.num_labels
         sample = next(iter(datamodule.val_dataloader()))
+        print(f"[export] writing the student as {fmt}")
         write_model(fmt, load_classifier(str(run.student_dir), num_labels), sample, tmp)
+        print(f"[export] scoring the {fmt} artefact on {run.record.eval_split} and timing it")
         options = run.config.eval
         artefact = load_model(fmt, tmp, num_labels)
         measured = measure(artefact, datamodule, options.latency_runs, options.latency_warmup)

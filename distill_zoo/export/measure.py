@@ -13,6 +13,7 @@ from typing import cast
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from distill_zoo.data import GlueDataModule
@@ -60,7 +61,7 @@ def points(run: float, export: float) -> float:
 def predict_onnx(model: OnnxClassifier, loader: DataLoader) -> Predictions:
     """:func:`~distill_zoo.pipeline.eval_stage.predict` for an ONNX session."""
     labels, predicted, probabilities = [], [], []
-    for batch in loader:
+    for batch in tqdm(loader, desc="eval export", unit="batch", leave=False):
         logits = model(**batch).float()
         labels.append(batch["labels"])
         predicted.append(predictions(logits))
