@@ -118,27 +118,7 @@ class CorpusDataModule(TrainingPosition, L.LightningDataModule):
 
     def lines(self) -> list[str]:
         """The corpus's non-empty lines (at most ``max_lines``)."""
-        if self.path is not None:
-            file = Path(self.path).expanduser()
-            if not file.is_file():
-                raise DataError(f"missing corpus file {file}: give a text file with one sentence or document per line")
-            texts = read_utf8(file).splitlines()
-        else:
-            from datasets import load_dataset
-
-            try:
-                texts = load_dataset(self.hub_name, self.hub_config, split="train")[self.text_field]
-            except Exception as err:  # noqa: BLE001 - network and cache errors all end here
-                raise DataError(
-                    f"could not load corpus {self.hub_name} from the Hub ({err}); use a local path"
-                ) from err
-        lines = [t.strip() for t in texts if t and t.strip()]
-        if not lines:
-            raise DataError(
-                f"corpus {self.path or self.hub_name} has no text (every line is blank); "
-                "give one sentence or document per line"
-            )
-        return lines[: self.max_lines] if self.max_lines else lines
+        return read_corpus_lines(self.path, self.hub_name, self.hub_config, self.text_field, self.max_lines)
 
     def _cache_path(self, lines: list[str]) -> Path:
         tok = self.tokenizer
@@ -200,3 +180,27 @@ class CorpusDataModule(TrainingPosition, L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
             skip_batches=self.batches_to_skip(-(-len(blocks) // self.batch_size)),
         )
+
+
+def read_corpus_lines(
+    path: str | None, hub_name: str | None, hub_config: str | None, text_field: str, max_lines: int | None
+) -> list[str]:
+    """The non-empty, stripped lines of a local text file or a Hub dataset's ``text_field`` (at most ``max_lines``)."""
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise DataError(f"missing corpus file {file}: give a text file with one sentence or document per line")
+        texts = read_utf8(file).splitlines()
+    else:
+        from datasets import load_dataset
+
+        try:
+            texts = load_dataset(hub_name, hub_config, split="train")[text_field]
+        except Exception as err:  # noqa: BLE001 - network and cache errors all end here
+            raise DataError(f"could not load corpus {hub_name} from the Hub ({err}); use a local path") from err
+    lines = [t.strip() for t in texts if t and t.strip()]
+    if not lines:
+        raise DataError(
+            f"corpus {path or hub_name} has no text (every line is blank); give one sentence or document per line"
+        )
+    return lines[:max_lines] if max_lines else lines
