@@ -51,7 +51,7 @@ def incompatibility(method, s, t) -> str | None:
     """What each method cannot do with a pair (None: it must work)."""
     if method == "distilbert" and s.hidden_size != t.hidden_size:
         return "wide"
-    if method == "distilbert_mlm" and s.hidden_size != t.hidden_size:
+    if method in ("distilbert_mlm", "distilgpt2") and s.hidden_size != t.hidden_size:
         return "width"
     if method in ("tinybert", "mobilebert") and t.num_layers % s.num_layers:
         return "multiple of the student depth"
@@ -75,10 +75,17 @@ def incompatibility(method, s, t) -> str | None:
 def test_every_data_option_builds(tmp_path, data):
     cfg = compose([f"data={data}"], tmp_path)
     datamodule = build_datamodule(cfg)
-    if data == "corpus":
+    if data in ("corpus", "lm_corpus"):
         assert datamodule.path.endswith("corpus/rt_snippets.txt")
     else:
         assert datamodule.spec.name == data
+
+
+@pytest.mark.parametrize("experiment", ["distilgpt2", "compare_lm_divergences"])
+def test_the_causal_lm_experiments_compose(tmp_path, experiment):
+    cfg = compose([f"experiment={experiment}"], tmp_path)
+    assert cfg.teacher.name == "smollm2_135m" and cfg.data._target_.endswith("LMCorpusDataModule")
+    assert cfg.student.model.freeze_position_embeddings == "auto" and cfg.method.name == "distilgpt2"
 
 
 def test_methods_select_their_schedule(tmp_path):

@@ -218,6 +218,11 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         trainer = self.trainer
         return trainer.current_epoch if trainer is not None else 0
 
+    def prompt_rows(self, count: int = 64) -> list[list[int]]:
+        """Token ids to start generation from: the first extra eval sentences, else held-out blocks."""
+        rows = self.datasets["eval_text" if "eval_text" in self.datasets else "heldout"]["input_ids"]
+        return [list(r) for r in rows[:count]]
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True)
 

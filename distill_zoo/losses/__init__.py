@@ -12,8 +12,26 @@ from distill_zoo.losses.patient import patient_loss
 from distill_zoo.losses.relation import relation_kl, relation_scores
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
 from distill_zoo.losses.supervised import logit_kd, logit_soft_ce, regression_mse, task_loss
+from distill_zoo.losses.token_distance import adaptive_kl, total_variation
+from distill_zoo.losses.token_divergence import TOKEN_DIVERGENCES, per_token_divergence, token_divergence
+from distill_zoo.losses.token_kl import forward_kl, generalized_jsd, reverse_kl, skew_forward_kl, skew_reverse_kl
+from distill_zoo.losses.token_top_k import TeacherTopK, collapse_to_topk, teacher_top_k, top_k_buckets
 
 __all__ = [
+    "TOKEN_DIVERGENCES",
+    "TeacherTopK",
+    "adaptive_kl",
+    "collapse_to_topk",
+    "forward_kl",
+    "generalized_jsd",
+    "per_token_divergence",
+    "reverse_kl",
+    "skew_forward_kl",
+    "skew_reverse_kl",
+    "teacher_top_k",
+    "token_divergence",
+    "top_k_buckets",
+    "total_variation",
     "attention_kl",
     "attention_mse",
     "cosine_loss",

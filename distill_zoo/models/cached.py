@@ -84,7 +84,13 @@ def write_teacher_outputs(
                     target[index, :length] = value.float().cpu().numpy()
         for array in arrays.values():
             array.flush()
-        meta = {**description, "examples": examples, "max_tokens": max_tokens, "arrays": sorted(arrays)}
+        meta = {
+            **description,
+            "examples": examples,
+            "max_tokens": max_tokens,
+            "arrays": sorted(arrays),
+            "causal": teacher.causal,
+        }
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
@@ -122,6 +128,8 @@ class CachedTeacher(nn.Module):
         self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["arrays"]}
         #: The array names the entry holds (``logits``, ``hidden_<i>``, ``q_<i>`` ...), sorted.
         self.stored: list[str] = sorted(meta["arrays"])
+        #: A causal LM's outputs: attention probabilities are causal (entries without the key are not).
+        self.causal = bool(meta.get("causal", False))
 
     def covers(self, request: FeatureRequest) -> bool:
         """Whether every output ``request`` asks for is stored."""
@@ -151,7 +159,7 @@ class CachedTeacher(nn.Module):
             num_layers=self.num_layers,
             logits=read("logits", tokens=False) if request.logits else None,
             hidden_states={i: read(f"hidden_{i}") for i in request.hidden_states},
-            attentions={i: attention_probs(scores[i], mask) for i in request.attentions},
+            attentions={i: attention_probs(scores[i], mask, self.causal) for i in request.attentions},
             scores={i: scores[i] for i in request.scores},
             queries={i: q[i] for i in request.qkv},
             keys={i: k[i] for i in request.qkv},

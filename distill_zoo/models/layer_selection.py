@@ -35,11 +35,18 @@ def copy_with_layers(teacher: PreTrainedModel, layers: list[int]) -> PreTrainedM
 
     ``layers`` must be strictly increasing 0-based teacher layers
     (:func:`~distill_zoo.features.check_layer_list`). Embeddings (with their LayerNorm),
-    pooler and classification head are copied too.
+    pooler and classification head are copied too; for causal LMs the final norm and the
+    LM head (tied embeddings stay tied, since the student is built with the teacher's config).
+
+    The student is constructed fresh with the smaller depth, so every block's ``layer_idx``
+    (the slot GPT-2's and Llama's key/value cache uses) runs 0..n−1, and per-layer config
+    lists (``layer_types``) keep the entries of the chosen layers.
     """
     layers = check_layer_list(layers, encoder_dims(teacher.config).num_layers, "student.model.layers")
     config = copy.deepcopy(teacher.config)
     set_encoder_dims(config, num_layers=len(layers))
+    if isinstance(getattr(config, "layer_types", None), list):
+        config.layer_types = [config.layer_types[i] for i in layers]
     student = type(teacher)(config)
     teacher_state = teacher.state_dict()
     student_state = student.state_dict()

@@ -11,11 +11,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
-from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError, DistillZooError
-from distill_zoo.models import resolve_pretrained
+from distill_zoo.models import load_tokenizer
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.secrets import redact
 from distill_zoo.training.checkpoints import checkpoint_callbacks
@@ -57,7 +57,10 @@ def build(node: DictConfig, drop: tuple[str, ...] = DESCRIPTIVE_KEYS, **kwargs: 
 
 def build_tokenizer(cfg: DictConfig) -> PreTrainedTokenizerBase:
     """The teacher's tokenizer, shared by the student."""
-    return AutoTokenizer.from_pretrained(resolve_pretrained(cfg.teacher.tokenizer))
+    model = cfg.teacher.get("model") or {}
+    # A GGUF file holds its tokenizer: read it from there when the tokenizer is the model's.
+    same_source = model.get("name_or_path") == cfg.teacher.tokenizer
+    return load_tokenizer(cfg.teacher.tokenizer, gguf_file=model.get("gguf_file") if same_source else None)
 
 
 def build_datamodule(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> GlueDataModule:

@@ -24,9 +24,11 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec, get_task
+from distill_zoo.data.lm_corpus import LMCorpusDataModule
 from distill_zoo.errors import ConfigError
-from distill_zoo.models import encoder_dims
+from distill_zoo.models import check_same_vocabulary, encoder_dims, is_causal_lm
 from distill_zoo.objectives import Objective
+from distill_zoo.objectives.lm_kd import CausalLMObjective
 from distill_zoo.pipeline.builders import (
     build,
     build_datamodule,
@@ -76,6 +78,8 @@ class RunContext:
     teacher: TeacherEntry
     student: PreTrainedModel | None
     student_init: str
+    #: Causal LMs: the vocabulary logit columns both models share (padded rows trimmed).
+    vocab_columns: int | None = None
 
     @property
     def num_labels(self) -> int:
@@ -115,6 +119,7 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         torch.manual_seed(cfg.seed + PROJECTION_STREAM)
         objective.bind(student_dims, encoder_dims(teacher_model.config))
     _carry_objective_state(cfg, objective)
+    vocab_columns = _check_causal(objective, datamodule, teacher_model, student, tokenizer)
     _check_objective(objective, spec, stage)
     _check_models(cfg, objective, teacher_model, student_dims if student is None else student)
     teacher_data = _teacher_datamodule(cfg, datamodule, tokenizer) if spec is not None else datamodule
@@ -133,7 +138,19 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     if "distill" not in cfg.stages and "eval" in cfg.stages and not (out_dir / "student" / "config.json").is_file():
         raise ConfigError(f"stage eval needs a distilled student in {out_dir / 'student'}; add 'distill' to stages")
     return RunContext(
-        cfg, stage, out_dir, spec, tokenizer, datamodule, teacher_data, objective, teacher_model, teacher, student, init
+        cfg,
+        stage,
+        out_dir,
+        spec,
+        tokenizer,
+        datamodule,
+        teacher_data,
+        objective,
+        teacher_model,
+        teacher,
+        student,
+        init,
+        vocab_columns,
     )
 
 
@@ -236,21 +253,54 @@ def _check_models(cfg: DictConfig, objective: Objective, teacher: PreTrainedMode
     """Inputs the models cannot take: sequences longer than their position tables, and
     vocabulary logits compared across different vocabularies."""
     configs = [("teacher", teacher.config)]
+    length_key = "data.max_length" if cfg.data.get("max_length") else "data.block_size"
     if isinstance(student, PreTrainedModel):
         configs.append(("student", student.config))
-    max_length = cfg.data.get("max_length")
+    max_length = cfg.data.get("max_length") or cfg.data.get("block_size")
     for role, config in configs:
         positions = getattr(config, "max_position_embeddings", None)
         if max_length is not None and positions is not None and max_length > positions:
             raise ConfigError(
-                f"data.max_length={max_length} is longer than the {role}'s {positions} positions; "
-                f"set data.max_length={positions} or less"
+                f"{length_key}={max_length} is longer than the {role}'s {positions} positions; "
+                f"set {length_key}={positions} or less"
             )
     if objective.vocabulary_logits and len(configs) == 2 and teacher.config.vocab_size != configs[1][1].vocab_size:
         raise ConfigError(
             f"{type(objective).__name__} compares vocabulary logits, but the teacher has {teacher.config.vocab_size} "
             f"tokens and the student {configs[1][1].vocab_size}; use a student built on the teacher's tokenizer"
         )
+
+
+def _check_causal(
+    objective: Objective,
+    datamodule: object,
+    teacher: PreTrainedModel,
+    student: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase,
+) -> int | None:
+    """Causal-LM runs: a causal objective, teacher and data together, and one vocabulary.
+
+    Returns the logit columns the objective compares (the tokenizer's length; padded
+    vocabulary rows are trimmed), or None for encoder runs."""
+    name = type(objective).__name__
+    causal_objective = isinstance(objective, CausalLMObjective)
+    if is_causal_lm(teacher) != causal_objective:
+        raise ConfigError(
+            f"{name} distils causal language models (teacher=smollm2_135m or hub_causal)"
+            if causal_objective
+            else f"{name} distils encoders, but the teacher is a causal language model; "
+            "use method=distilgpt2, lm_kd or clm"
+        )
+    if not isinstance(objective, CausalLMObjective):
+        return None
+    if not isinstance(datamodule, LMCorpusDataModule):
+        raise ConfigError(f"{name} trains on raw text: use data=lm_corpus")
+    assert student is not None, "a causal-LM student is built from the pre-trained teacher in prepare_run"
+    if not is_causal_lm(student):
+        raise ConfigError(f"the student ({type(student).__name__}) is not a causal language model")
+    columns = check_same_vocabulary(teacher, student, tokenizer, tokenizer)
+    objective.vocab_columns = columns
+    return columns
 
 
 def _carry_objective_state(cfg: DictConfig, objective: Objective) -> None:

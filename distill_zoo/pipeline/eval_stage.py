@@ -94,7 +94,10 @@ def parameter_counts(model: PreTrainedModel) -> ParameterCounts:
     """All parameters, and those outside the embedding tables."""
     total = sum(p.numel() for p in model.parameters())
     embeddings = sum(p.numel() for p in model.get_input_embeddings().parameters())
-    position = getattr(model.base_model.embeddings, "position_embeddings", None)
+    base = model.base_model
+    # BERT-like encoders keep learned positions in embeddings.position_embeddings, GPT-2 in wpe;
+    # rotary models (Llama) have none.
+    position = getattr(getattr(base, "embeddings", None), "position_embeddings", None) or getattr(base, "wpe", None)
     if position is not None:
         embeddings += position.weight.numel()
     return {"params": total, "params_non_embedding": total - embeddings}

@@ -60,6 +60,8 @@ class ModelReport:
     params_non_embedding: int = 0
     latency_ms_median: float | None = None
     latency_ms_p90: float | None = None
+    #: Causal LMs: new tokens per second of greedy CPU decoding, by batch (``batch1``, ``batch8``).
+    generation_tokens_per_s: dict[str, float] = field(default_factory=dict)
     latency_threads: int | None = None
     #: Expected calibration error on dev (15 equal-width confidence bins); None for regression.
     ece: float | None = None

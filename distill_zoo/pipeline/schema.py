@@ -63,6 +63,8 @@ class EvalSchema:
     latency_runs: int = 50
     latency_warmup: int = 10
     test_file: str | None = None
+    #: Causal LMs: tokens generated per call when timing generation.
+    generation_new_tokens: int = 32
 
 
 @dataclass
@@ -142,6 +144,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "warmup_ratio": (_unit, "in [0, 1]", "0.1"),
     "trainer.max_epochs": (lambda v: v == -1 or _positive_int(v), "a positive integer (or -1 with max_steps)", "3"),
     "eval.latency_runs": (_positive_int, "a positive integer", "50"),
+    "eval.generation_new_tokens": (_positive_int, "a positive integer", "32"),
     "eval.latency_warmup": (_non_negative_int, "an integer >= 0", "10"),
     "teacher_cache": (lambda v: v in ("auto", "off", "logits", "features"), "auto, off, logits or features", "auto"),
     "teacher_cache_max_gb": (_positive, "a positive number", "4"),

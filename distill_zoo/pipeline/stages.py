@@ -14,11 +14,13 @@ from typing import Any, cast
 from omegaconf import DictConfig
 
 from distill_zoo.data import GlueDataModule
-from distill_zoo.models import load_classifier
+from distill_zoo.data.lm_corpus import LMCorpusDataModule
+from distill_zoo.models import load_causal_lm, load_classifier
 from distill_zoo.pipeline.builders import build_loggers, container
 from distill_zoo.pipeline.context import CHECKPOINTS, RunContext, make_student, prepare_run
 from distill_zoo.pipeline.distill_stage import distill, save_student
 from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
+from distill_zoo.pipeline.lm_eval import evaluate_lm_pair
 from distill_zoo.pipeline.record import (
     PREDICTIONS,
     UNRECORDED,
@@ -82,7 +84,11 @@ def run_pipeline(
         clock.lap("distill")
         clock.rate("distill_samples_per_s", examples_seen, "distill")
     else:
-        student = load_classifier(str(student_dir), ctx.num_labels)
+        student = (
+            load_causal_lm(str(student_dir))
+            if ctx.vocab_columns is not None
+            else load_classifier(str(student_dir), ctx.num_labels)
+        )
     if "eval" not in stages:
         return None
 
@@ -95,7 +101,7 @@ def run_pipeline(
     # The run is complete: its checkpoint (model, optimiser state) is no longer needed to resume.
     shutil.rmtree(ctx.out_dir / CHECKPOINTS, ignore_errors=True)
     _log_summary(loggers, record)
-    if ctx.is_task:
+    if record.main_metric is not None:  # task runs, and causal-LM runs (perplexities)
         print("\n" + format_table(record))
     else:
         print(f"[general] {steps} steps; losses {losses}; student: {student_dir}")
@@ -154,11 +160,24 @@ def _record(
         )
         teacher = ModelReport(path=teacher_path, **report["teacher"])
         student_report = ModelReport(path=student_path, **report["student"])
+    elif isinstance(ctx.datamodule, LMCorpusDataModule):
+        lm = evaluate_lm_pair(
+            ctx.teacher_model,
+            student,
+            ctx.datamodule,
+            cast(int, ctx.vocab_columns),  # set by prepare_run for every causal-LM run
+            cfg.eval.latency_runs,
+            cfg.eval.latency_warmup,
+            cfg.eval.generation_new_tokens,
+        )
+        teacher = ModelReport(path=teacher_path, **lm["teacher"])
+        student_report = ModelReport(path=student_path, **lm["student"])
+        report["agreement"] = lm["agreement"]
     else:
         teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
         student_report = ModelReport(path=student_path, **parameter_counts(student))
     clock.lap("eval")
-    main = spec.main_metric if spec is not None else None
+    main = spec.main_metric if spec is not None else ("ppl_heldout" if teacher.metrics else None)
     data_cfg = container(cfg.data)
     # The rest of the budget (max_steps, limits, accumulation, devices) is in trainer_options.
     budget: dict[str, Any] = {
@@ -168,7 +187,6 @@ def _record(
         "examples_seen": examples_seen,
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
-    teacher_ms, student_ms = teacher.latency_ms_median, student_report.latency_ms_median
     record = RunRecord(
         task=spec.name if spec is not None else None,
         corpus=None if spec is not None else (cfg.data.get("path") or cfg.data.get("hub_name")),
@@ -186,7 +204,7 @@ def _record(
         teacher=teacher,
         student=student_report,
         retention=retention(student_report.metrics, teacher.metrics, main) if main else None,
-        speedup=teacher_ms / student_ms if teacher_ms is not None and student_ms is not None else None,
+        speedup=_speedup(teacher, student_report),
         compression=teacher.params / student_report.params,
         budget=budget,
         trainer_options=training_options(cfg.trainer),
@@ -225,3 +243,12 @@ def _log_summary(loggers: list, record: RunRecord) -> None:
     for logger in loggers:
         logger.log_metrics(flat)
         logger.save()
+
+
+def _speedup(teacher: ModelReport, student: ModelReport) -> float | None:
+    """Teacher over student batch-1 time: generation (tokens/s) for language models, else forward latency."""
+    if "batch1" in teacher.generation_tokens_per_s:
+        return student.generation_tokens_per_s["batch1"] / teacher.generation_tokens_per_s["batch1"]
+    if teacher.latency_ms_median is None or student.latency_ms_median is None:
+        return None
+    return teacher.latency_ms_median / student.latency_ms_median

@@ -126,7 +126,8 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
             f"{first.method} on {first.task or first.corpus} has seed(s) counted twice: {seeds} "
             f"(runs {', '.join(folders)}); keep one run per seed"
         )
-    metric = (metric or first.main_metric) if first.task else None
+    # Task runs: the chosen metric; causal-LM runs: their perplexity; general runs: none.
+    metric = (metric or first.main_metric) if first.task else first.main_metric
     scored = [r for r in records if metric is not None and metric in r.student.metrics]
     scores = {r.seed: r.student.metrics[metric] for r in scored if metric is not None}
     notes = _test_notes([r.test for r in records if r.test], len(records))

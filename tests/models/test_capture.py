@@ -55,7 +55,9 @@ def test_capture_changes_nothing_and_keeps_the_fused_kernel():
     captured = encoder(batch, FeatureRequest(logits=True, scores=(0, 1), qkv=(0,), attentions=(1,))).logits
     torch.testing.assert_close(plain, captured, rtol=0, atol=0)
     assert model.config._attn_implementation == "sdpa"
-    assert all(not lin._forward_hooks for trio in encoder._projections for lin in trio)
+    taps = encoder._attention_taps
+    assert all(not lin._forward_hooks for tap in taps for lin in tap.projections)
+    assert all(not tap.attention._forward_pre_hooks for tap in taps)
 
 
 def test_only_requested_layers_are_hooked():
@@ -63,7 +65,7 @@ def test_only_requested_layers_are_hooked():
     encoder = Encoder(model)
     from distill_zoo.models.capture import capture_qkv
 
-    with capture_qkv(encoder._projections, (2,)) as captured:
+    with capture_qkv(encoder._attention_taps, (2,)) as captured:
         model(**{k: v for k, v in padded_batch().items() if k != "labels"})
     assert set(captured) == {(2, "q"), (2, "k"), (2, "v")}
 

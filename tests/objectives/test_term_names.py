@@ -35,6 +35,8 @@ VOCABULARY = {
     "mean",
     "var",
     "pt",
+    "clm",
+    "div",
 }
 
 #: Each method config with every one of its terms switched on (tiny models: width 32, 2 heads).
@@ -49,6 +51,8 @@ CASES = {
     "pkd": [],
     "none": [],
 }
+#: Causal-LM methods (per-token vocabulary logits), checked on tiny causal LMs.
+CAUSAL_CASES = {"clm": [], "distilgpt2": [], "lm_kd": ["method.weights={div: 1.0, clm: 1.0}"]}
 
 
 def objective(case: str, tmp_path, extra: tuple[str, ...] = ()):
@@ -88,7 +92,36 @@ def run(obj, models, batch):
 
 
 def test_every_method_config_has_a_case():
-    assert set(METHODS) == set(CASES)
+    assert set(METHODS) == set(CASES) | set(CAUSAL_CASES)
+
+
+@pytest.mark.parametrize("case", sorted(CAUSAL_CASES))
+def test_causal_methods_use_the_shared_names(case, tmp_path):
+    """``kd`` is T²·KL of next-token logits (DistilGPT2), ``clm`` the next-token cross-entropy,
+    ``div`` lm_kd's chosen divergence, ``cos`` the cosine of last hidden states."""
+    from distill_zoo.models import random_causal_lm
+    from distill_zoo.objectives.next_token import clm_loss, predicted_positions
+
+    obj = build_objective(compose([f"method={case}", *CAUSAL_CASES[case]], tmp_path))
+    torch.manual_seed(0)
+    student = Encoder(random_causal_lm("llama", num_layers=2))
+    teacher = FrozenEncoder(random_causal_lm("llama", num_layers=4))
+    batch = padded_batch()
+    batch["loss_mask"] = batch["attention_mask"]
+    obj.configure(student.dims, teacher.dims)
+    out = obj(student(batch, obj.student_request()), teacher(batch, obj.teacher_request()), batch)
+    logged = {k.removeprefix("loss_") for k in out if k != "loss"}
+    assert logged <= VOCABULARY and logged == {k for k, w in obj.weights.items() if w}, (case, sorted(logged))
+    s, t = (m(batch, FeatureRequest(logits=True, hidden_states=(-1,))) for m in (student, teacher))
+    positions = predicted_positions(batch)
+    reference = {
+        "kd": lambda: kl_div(s.logits[:, :-1], t.logits[:, :-1], getattr(obj, "temperature", 1.0), positions),
+        "clm": lambda: clm_loss(s.logits[:, :-1], batch),
+        "cos": lambda: cosine_loss(s.hidden(-1), t.hidden(-1), batch["attention_mask"]),
+    }
+    for term in logged & set(reference):
+        expected = obj.weights[term] * reference[term]()
+        assert out[f"loss_{term}"].item() == pytest.approx(expected.item(), rel=1e-5), (case, term)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -8,7 +8,9 @@ import pytest
 from distill_zoo.pipeline.builders import build_objective
 from tests.conftest import ROOT, base_overrides
 
-TASK_METHODS = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "distilbert_mlm")
+#: Methods for raw text (masked-LM general distillation, causal LMs) are not task-level.
+TEXT_METHODS = ("distilbert_mlm", "clm", "distilgpt2", "lm_kd")
+TASK_METHODS = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem not in TEXT_METHODS)
 
 
 def compose_with_hydra(overrides: list[str], tmp_path):
@@ -128,3 +130,14 @@ def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path):
         json.loads(p.read_text())["student"]["metrics"]["acc"] for p in (tmp_path).glob("sweep*/*/results.json")
     )
     assert sorted(t.value for t in trials) == pytest.approx(scores)  # the objective is the dev score
+
+
+def test_compare_lm_divergences_sweeps_every_divergence_and_both_controls(tmp_path):
+    cfg = compose_with_hydra(["experiment=compare_lm_divergences"], tmp_path)
+    divergences = [p.stem for p in (ROOT / "conf" / "method" / "lm_kd_by").glob("*.yaml")]
+    assert sorted(swept(cfg, "method")) == sorted(["clm", "distilgpt2", *(f"lm_kd_by/{d}" for d in divergences)])
+    assert len(divergences) == 7 and swept(cfg, "seed") == ["1", "2", "3"]
+    for option in divergences:
+        job = compose_with_hydra(["experiment=compare_lm_divergences", f"method=lm_kd_by/{option}"], tmp_path)
+        assert build_objective(job).divergence == option
+        assert job.student == cfg.student and job.data == cfg.data and job.trainer == cfg.trainer

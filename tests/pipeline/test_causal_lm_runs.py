@@ -1,0 +1,74 @@
+"""Causal-LM runs end to end on a tiny Llama-style teacher: every objective trains and is scored
+by perplexity, agreement and generation speed; mismatched methods and data fail before training."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill_zoo.errors import ConfigError
+from tests.conftest import record_at, run_job
+
+LINES = [f"review {i}: the film {i % 11} was {'good' if i % 3 else 'slow'} and the cast did well" for i in range(300)]
+
+
+@pytest.fixture
+def lm_run(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(LINES) + "\nthe film 3 was a charming journey and the cast did well\n")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("sentence\tlabel\nthe film 3 was a charming journey .\t1\na tender , slow film .\t0\n")
+
+    def run(*extra: str):
+        overrides = [
+            "teacher=tiny_causal",
+            "student=half",
+            "data=lm_corpus",
+            f"data.path={corpus}",
+            f"data.eval_text={dev}",
+            "data.block_size=16",
+            "data.batch_size=8",
+            "trainer=debug",
+            "logger=csv",
+            "eval.latency_runs=2",
+            "eval.latency_warmup=1",
+            "eval.generation_new_tokens=4",
+            *extra,
+        ]
+        run_job(overrides, tmp_path)
+        return record_at(tmp_path / "out")
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("method", "terms", "signal"),
+    [
+        ("distilgpt2", {"train/loss_kd", "train/loss_clm", "train/loss_cos"}, "live"),
+        ("lm_kd_by/akl", {"train/loss_div"}, "live"),
+        ("clm", {"train/loss_clm"}, "none"),
+    ],
+)
+def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, terms, signal):
+    record = lm_run(f"method={method}")
+    assert record.main_metric == "ppl_heldout" and record.task is None
+    for side in (record.teacher, record.student):
+        assert set(side.metrics) == {"ppl_heldout", "ppl_eval_text"}
+        assert all(value > 1 for value in side.metrics.values())
+        assert set(side.generation_tokens_per_s) == {"batch1", "batch8"}
+    assert terms <= set(record.final_losses) and record.teacher_signal == signal
+    assert 0 <= record.agreement <= 1 and record.speedup > 0
+    assert record.retention == pytest.approx(
+        record.teacher.metrics["ppl_heldout"] / record.student.metrics["ppl_heldout"]
+    )
+    assert record.student.params < record.teacher.params, "half the layers"
+
+
+def test_an_encoder_method_with_a_causal_teacher_fails_before_training(lm_run, tmp_path):
+    with pytest.raises(ConfigError, match="distils encoders, but the teacher is a causal language model"):
+        lm_run("method=kd")
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_a_causal_method_needs_raw_text(tmp_path):
+    with pytest.raises(ConfigError, match="trains on raw text: use data=lm_corpus"):
+        run_job(["teacher=tiny_causal", "student=half", "method=clm", "trainer=debug"], tmp_path)
