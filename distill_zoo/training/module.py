@@ -28,6 +28,9 @@ from distill_zoo.training.metrics import build_metrics, predictions
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 # Lightning (2.6) calls a torch pytree API that torch deprecates; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+# Corpus and causal-LM runs validate nothing during training (their evaluation is the eval
+# stage); the shared module keeps its task validation_step, so Lightning's notice is expected.
+warnings.filterwarnings("ignore", message=r".*You defined a `validation_step` but have no `val_dataloader`.*")
 
 OptimizerFactory = Callable[[ParamsT], Optimizer]
 
