@@ -55,17 +55,23 @@ class _PadAndMask:
         return self._stream[1]
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        length = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(rows):
-            ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
-            mask[i, : len(r["input_ids"])] = 1
+        ids, mask = pad_rows(rows, self.pad_id)
         batch = {"input_ids": ids, "attention_mask": mask}
         if self.masker is not None:
             batch["input_ids"], batch["mlm_labels"] = self.masker(ids, mask, self.generator())
             batch["original_ids"] = ids
         return batch
+
+
+def pad_rows(rows: list[dict[str, list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad rows of ``input_ids`` into (B, L) token ids and their attention mask."""
+    length = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+        mask[i, : len(r["input_ids"])] = 1
+    return ids, mask
 
 
 class CorpusDataModule(TrainingPosition, L.LightningDataModule):

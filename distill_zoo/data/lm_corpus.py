@@ -29,7 +29,7 @@ from filelock import FileLock
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from distill_zoo.data.corpus import read_corpus_lines
+from distill_zoo.data.corpus import pad_rows, read_corpus_lines
 from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import get_task
 from distill_zoo.data.tsv import read_glue_tsv
@@ -236,18 +236,13 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
 
 
 class _Pad:
-    """Collate rows of token ids into a right-padded batch with its masks and row indices."""
+    """Collate rows of token ids into a right-padded batch with its masks (every real token is a target)."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        length = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(rows):
-            ids[i, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
-            mask[i, : len(r["input_ids"])] = 1
+        ids, mask = pad_rows(rows, self.pad_id)
         return {"input_ids": ids, "attention_mask": mask, "loss_mask": mask.clone()}
 
 
