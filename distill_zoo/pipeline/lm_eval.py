@@ -5,7 +5,7 @@
   next-token negative log-likelihood over every predicted token (``loss_mask`` of the
   target, the first token of a sequence is never a target), in float64 sums.
 * **Top-1 agreement**: the share of held-out predicted positions where the student's most
-  likely next token is the teacher's.
+  likely next token is the teacher's. Both models score each held-out batch in one pass.
 * **Generation speed** on the CPU: greedy decoding of ``new_tokens`` tokens (end of text
   ignored, so every call makes the same number) from the first eval sentences, at batch 1
   and 8; new tokens per second, median over ``runs`` timed calls after ``warmup``.
@@ -19,7 +19,7 @@ import math
 import statistics
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -48,36 +48,55 @@ def _next_token_logits(model: PreTrainedModel, batch: dict[str, Tensor], vocab_c
     return out.logits[:, :-1, :vocab_columns].float()
 
 
+def _scored(model: PreTrainedModel, batch: dict[str, Tensor], vocab_columns: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(B, L-1) next-token NLLs (float64), argmax tokens and target weights of one batch."""
+    logits = _next_token_logits(model, batch, vocab_columns)
+    targets = batch["input_ids"][:, 1:].to(logits.device)
+    weights = batch["loss_mask"][:, 1:].to(logits.device).double()
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").double()
+    return nll * weights, logits.argmax(-1), weights
+
+
 @torch.inference_mode()
+def sequence_nll(
+    models: Mapping[str, PreTrainedModel], loader: DataLoader, vocab_columns: int, desc: str
+) -> tuple[dict[str, list[float]], list[int], float | None]:
+    """One pass over ``loader`` scoring every model on the same batch.
+
+    Returns:
+        per model, per sequence (in loader order) the sum of its next-token NLLs over the
+        target tokens; the number of target tokens of each sequence; and, with exactly two
+        models, the share of target positions where their argmax next tokens agree (else None).
+    """
+    for model in models.values():
+        model.eval()
+    sums: dict[str, list[float]] = {name: [] for name in models}
+    counts: list[int] = []
+    same = 0
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+        argmax = []
+        for name, model in models.items():
+            nll, top, weights = _scored(model, batch, vocab_columns)
+            sums[name] += nll.sum(1).tolist()
+            argmax.append(top.to(weights.device))
+        counts += weights.sum(1).long().tolist()
+        if len(argmax) == 2:
+            same += int(((argmax[0] == argmax[1]) & weights.bool()).sum())
+    agreement = same / max(sum(counts), 1) if len(models) == 2 else None
+    return sums, counts, agreement
+
+
+def perplexity_of(sums: list[float], counts: list[int]) -> float:
+    """exp(Σ NLL / #targets): the perplexity of sequences scored by :func:`sequence_nll`."""
+    if sum(counts) == 0:
+        raise ValueError("no target tokens to score perplexity on")
+    return math.exp(math.fsum(sums) / sum(counts))
+
+
 def perplexity(model: PreTrainedModel, loader: DataLoader, vocab_columns: int, desc: str) -> float:
     """exp(Σ NLL / #targets) over every target token of ``loader`` (see the module docstring)."""
-    model.eval()
-    total, count = 0.0, 0
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
-        logits = _next_token_logits(model, batch, vocab_columns)
-        targets = batch["input_ids"][:, 1:].to(logits.device)
-        weights = batch["loss_mask"][:, 1:].to(logits.device).double()
-        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").double()
-        total += float((nll * weights).sum())
-        count += int(weights.sum())
-    if count == 0:
-        raise ValueError("no target tokens to score perplexity on")
-    return math.exp(total / count)
-
-
-@torch.inference_mode()
-def top1_agreement(teacher: PreTrainedModel, student: PreTrainedModel, loader: DataLoader, vocab_columns: int) -> float:
-    """Share of target positions where the student's argmax next token equals the teacher's."""
-    teacher.eval()
-    student.eval()
-    same, count = 0, 0
-    for batch in tqdm(loader, desc="agreement", unit="batch", leave=False):
-        t = _next_token_logits(teacher, batch, vocab_columns).argmax(-1)
-        s = _next_token_logits(student, batch, vocab_columns).argmax(-1).to(t.device)
-        weights = batch["loss_mask"][:, 1:].to(t.device).bool()
-        same += int(((t == s) & weights).sum())
-        count += int(weights.sum())
-    return same / max(count, 1)
+    sums, counts, _ = sequence_nll({"model": model}, loader, vocab_columns, desc)
+    return perplexity_of(sums["model"], counts)
 
 
 @torch.inference_mode()
@@ -115,19 +134,25 @@ def evaluate_lm_pair(
     latency_warmup: int,
     new_tokens: int,
 ) -> dict[str, Any]:
-    """Both models' perplexities, sizes, batch-1 forward latency and generation speed, and their
-    top-1 agreement: ``{"teacher": {...}, "student": {...}, "agreement": float}``."""
+    """Both models' perplexities, sizes, batch-1 forward latency and generation speed, their
+    top-1 agreement, and per held-out block target-token counts and NLL sums:
+    ``{"teacher": {...}, "student": {...}, "agreement": float, "predictions": {...}}``."""
     datamodule.setup("fit")
     heldout, extra = datamodule.heldout_dataloader(), datamodule.eval_text_dataloader()
     prompts = [ids[:PROMPT_TOKENS] for ids in datamodule.prompt_rows()]
-    sides: dict[str, Any] = {}
-    for role, model in (("teacher", teacher), ("student", student)):
+    models = {"teacher": teacher, "student": student}
+    for model in models.values():
         model.to(_accelerator())  # type: ignore[arg-type]  # transformers' wrapped .to
-        metrics = {"ppl_heldout": perplexity(model, heldout, vocab_columns, f"{role} held-out perplexity")}
+    per_block, counts, agreement = sequence_nll(models, heldout, vocab_columns, "held-out perplexity and agreement")
+    extra_sums, extra_counts, _ = (
+        sequence_nll(models, extra, vocab_columns, "eval-text perplexity") if extra is not None else ({}, [], None)
+    )
+    sides: dict[str, Any] = {}
+    for role, model in models.items():
+        metrics = {"ppl_heldout": perplexity_of(per_block[role], counts)}
         if extra is not None:
-            metrics["ppl_eval_text"] = perplexity(model, extra, vocab_columns, f"{role} eval-text perplexity")
+            metrics["ppl_eval_text"] = perplexity_of(extra_sums[role], extra_counts)
         sides[role] = {"metrics": metrics, **parameter_counts(model)}
-    agreement = top1_agreement(teacher, student, heldout, vocab_columns)
     for role, model in (("teacher", teacher), ("student", student)):
         examples: list[Mapping[str, Tensor]] = [
             {"input_ids": torch.tensor([p]), "attention_mask": torch.ones(1, len(p), dtype=torch.long)} for p in prompts
@@ -139,7 +164,10 @@ def evaluate_lm_pair(
             f"batch{b}": generation_tokens_per_s(model, prompts, b, new_tokens, runs, min(1, latency_warmup))
             for b in GENERATION_BATCHES
         }
-    return {**sides, "agreement": agreement}
+    # The report's paired bootstrap resamples held-out blocks: their token counts are its
+    # "labels", each model's per-block NLL sums its "predictions" (see report.metrics).
+    predictions = {"split": "heldout", "task": "ppl_heldout", "labels": counts, **per_block}
+    return {**sides, "agreement": cast(float, agreement), "predictions": predictions}
 
 
 def _accelerator() -> str:

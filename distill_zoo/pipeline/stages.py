@@ -144,7 +144,8 @@ def _record(
     wall: float,
     clock: _StageClock,
 ) -> tuple[RunRecord, dict[str, Any] | None]:
-    """The run's record, and (task runs) the per-example dev predictions of teacher and student."""
+    """The run's record, and the teacher's and student's per-example dev predictions (task runs)
+    or per-block held-out NLLs (causal-LM runs)."""
     cfg, spec = ctx.cfg, ctx.spec
     teacher_path, student_path = str(ctx.teacher.path), str(ctx.out_dir / "student")
     report: dict[str, Any] = {"agreement": None, "test": None, "predictions": None}
@@ -172,7 +173,7 @@ def _record(
         )
         teacher = ModelReport(path=teacher_path, **lm["teacher"])
         student_report = ModelReport(path=student_path, **lm["student"])
-        report["agreement"] = lm["agreement"]
+        report["agreement"], report["predictions"] = lm["agreement"], lm["predictions"]
     else:
         teacher = ModelReport(path=teacher_path, **parameter_counts(ctx.teacher_model))
         student_report = ModelReport(path=student_path, **parameter_counts(student))

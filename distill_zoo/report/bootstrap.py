@@ -27,6 +27,11 @@ the mean over the shared seeds of (method score - baseline score) on the full de
 from ``results.json``. Where seeds err on unrelated examples, the differences between
 seeds already carry dev-set noise, which step 2 adds again: the interval then errs on
 the wide side (in simulation, 100 of 100 intervals covered the true difference).
+
+Causal-LM runs are resampled the same way with held-out blocks in place of dev
+examples: every run of a corpus scores the same blocks (the held-out split is seeded by
+``split_seed``, not the run seed), and step 3 recomputes each student's perplexity on the
+drawn blocks from its per-block NLL sums (``ppl_heldout`` in :mod:`distill_zoo.report.metrics`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ value equals the one in ``results.json`` (up to float32 rounding there):
 * ``pearson``: ``PearsonCorrCoef``; NaN where either side is constant.
 * ``spearman``: ``SpearmanCorrCoef``, the Pearson correlation of ranks (ties get their
   mean rank), ``cov / (std_x std_y + 1e-6)``, clamped to [-1, 1].
+* ``ppl_heldout``: causal-LM held-out perplexity. Its "examples" are held-out blocks, its
+  "labels" each block's number of target tokens and its "predictions" each block's sum of
+  next-token NLLs (:func:`distill_zoo.pipeline.lm_eval.sequence_nll`), so a resample's
+  perplexity is ``exp(sum_i w_i nll_i / sum_i w_i tokens_i)``. Lower is better.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-METRICS = ("acc", "f1", "mcc", "pearson", "spearman")
+METRICS = ("acc", "f1", "mcc", "pearson", "spearman", "ppl_heldout")
 
 #: torchmetrics smooths a degenerate binary MCC with float32's machine epsilon.
 _EPS32 = float(np.finfo(np.float32).eps)
@@ -59,6 +63,8 @@ def weighted_scores(metric: str, labels: np.ndarray, predicted: np.ndarray, weig
         return _pearson(predicted.astype(np.float64), labels.astype(np.float64), weights)
     if metric == "spearman":
         return _spearman(predicted.astype(np.float64), labels.astype(np.float64), weights)
+    if metric == "ppl_heldout":
+        return np.exp((weights @ predicted.astype(np.float64)) / (weights @ labels.astype(np.float64)))
     raise ValueError(f"cannot recompute {metric!r} from predictions; known metrics: {', '.join(METRICS)}")
 
 

@@ -15,6 +15,9 @@ from distill_zoo.pipeline.record import PREDICTIONS
 class DevPredictions:
     """Gold labels and both models' predictions, one entry per dev example in dev order.
 
+    A causal-LM run writes one entry per held-out block instead: its target-token count as
+    the label and each model's NLL sum over it as the prediction (see report.metrics).
+
     Attributes:
         split: the split they come from (``dev``, ``dev_matched``).
         task: the task name.

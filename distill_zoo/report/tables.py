@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill_zoo.pipeline.report import LOWER_IS_BETTER
 from distill_zoo.report.rows import Row
 
 if TYPE_CHECKING:
@@ -178,13 +179,16 @@ def _lists(report: Report) -> list[str]:
 def _header(report: Report) -> str:
     metric = report.metric or "the task's main metric"
     ci = (
-        f"95% CI: paired bootstrap over seeds and dev examples, {report.replicates} replicates"
+        f"95% CI: paired bootstrap over seeds and dev examples (held-out blocks for a perplexity), "
+        f"{report.replicates} replicates"
         if report.replicates
         else "no bootstrap"
     )
+    lower = sorted({str(row.metric) for row in report.rows if row.metric in LOWER_IS_BETTER})
+    direction = f" Lower is better for {', '.join(lower)}: there a negative delta is a gain." if lower else ""
     return (
         f"Student dev score ({metric}), mean ± sample std over seeds; "
-        f"delta = mean over shared seeds of (row - '{report.baseline}') ({ci})."
+        f"delta = mean over shared seeds of (row - '{report.baseline}') ({ci}).{direction}"
     )
 
 

@@ -3,9 +3,15 @@ by perplexity, agreement and generation speed; mismatched methods and data fail 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from distill_zoo.errors import ConfigError
+from distill_zoo.report import build_report
+from distill_zoo.report.metrics import score
+from distill_zoo.report.predictions import read_predictions
+from distill_zoo.report.tables import terminal_text
 from tests.conftest import record_at, run_job
 
 LINES = [f"review {i}: the film {i % 11} was {'good' if i % 3 else 'slow'} and the cast did well" for i in range(300)]
@@ -18,7 +24,7 @@ def lm_run(tmp_path):
     dev = tmp_path / "dev.tsv"
     dev.write_text("sentence\tlabel\nthe film 3 was a charming journey .\t1\na tender , slow film .\t0\n")
 
-    def run(*extra: str):
+    def run(*extra: str, where: Path | None = None):
         overrides = [
             "teacher=tiny_causal",
             "student=half",
@@ -34,8 +40,8 @@ def lm_run(tmp_path):
             "eval.generation_new_tokens=4",
             *extra,
         ]
-        run_job(overrides, tmp_path)
-        return record_at(tmp_path / "out")
+        run_job(overrides, where or tmp_path)
+        return record_at((where or tmp_path) / "out")
 
     return run
 
@@ -61,6 +67,24 @@ def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, term
         record.teacher.metrics["ppl_heldout"] / record.student.metrics["ppl_heldout"]
     )
     assert record.student.params < record.teacher.params, "half the layers"
+
+
+def test_the_report_compares_perplexities_with_an_interval_over_held_out_blocks(lm_run, tmp_path):
+    """Runs save per-block NLLs; the report recomputes each student's perplexity from them and
+    gives the distilled row a paired interval against the clm control, lower being better."""
+    records = {m: lm_run(f"method={m}", where=tmp_path / m.replace("/", "_")) for m in ("clm", "lm_kd_by/fkl")}
+    predictions = read_predictions(tmp_path / "clm" / "out")
+    assert predictions is not None and predictions.split == "heldout" and (predictions.labels > 0).all()
+    for role in ("teacher", "student"):
+        recorded = getattr(records["clm"], role).metrics["ppl_heldout"]
+        assert score("ppl_heldout", predictions.labels, getattr(predictions, role)) == pytest.approx(recorded, rel=1e-9)
+    report = build_report([tmp_path], baseline="clm", replicates=200)
+    (row,) = [r for r in report.rows if r.method == "lm_kd"]
+    assert row.metric == "ppl_heldout" and not row.notes
+    student_ppl = {m: r.student.metrics["ppl_heldout"] for m, r in records.items()}
+    assert row.delta == pytest.approx(student_ppl["lm_kd_by/fkl"] - student_ppl["clm"])
+    assert row.ci_low is not None and row.ci_low < row.ci_high
+    assert "Lower is better for ppl_heldout" in terminal_text(report)
 
 
 def test_an_encoder_method_with_a_causal_teacher_fails_before_training(lm_run, tmp_path):

@@ -98,3 +98,17 @@ def test_constant_predictions_give_nan_pearson_and_unknown_metrics_are_refused()
         score("bleu", np.array([0, 1]), np.array([0, 1]))
     with pytest.raises(ValueError, match="f1 is binary"):
         score("f1", np.array([0, 1, 2]), np.array([0, 1, 2]))
+
+
+def test_held_out_perplexity_of_each_resample_is_the_perplexity_of_its_drawn_tokens():
+    """Per-block NLL sums and token counts give, on every resample, exp of the mean NLL over
+    the tokens of the drawn blocks (a block drawn twice counts its tokens twice)."""
+    rng = np.random.default_rng(5)
+    blocks = [rng.exponential(4.0, rng.integers(1, 30)) for _ in range(40)]  # per-token NLLs
+    counts = np.array([len(b) for b in blocks])
+    sums = np.array([b.sum() for b in blocks])
+    indices = rng.integers(0, len(blocks), (20, len(blocks)))
+    weights = np.stack([np.bincount(i, minlength=len(blocks)) for i in indices])
+    want = [np.exp(np.mean(np.concatenate([blocks[j] for j in i]))) for i in indices]
+    np.testing.assert_allclose(weighted_scores("ppl_heldout", counts, sums, weights), want, rtol=1e-12)
+    assert score("ppl_heldout", counts, sums) == pytest.approx(np.exp(np.concatenate(blocks).mean()), rel=1e-12)
