@@ -8,7 +8,9 @@ holds verbatim) are dropped from both, so that text is unseen too.
 
 Training lines are tokenised without special tokens, each followed by the end-of-text
 token, concatenated and cut into blocks of ``block_size`` tokens (the remainder is
-dropped). Held-out blocks are made the same way; extra eval sentences are one padded
+dropped); with ``source`` ``teacher_generations`` or ``on_policy`` they become
+prompt/completion rows instead (:mod:`distill_zoo.data.lm_prompts`). Held-out blocks
+are made the same way whatever the source; extra eval sentences are one padded
 sequence each. Every batch holds ``input_ids``, ``attention_mask`` and ``loss_mask``
 (1 where the token is a prediction target; the causal shift is the objective's).
 """
@@ -19,7 +21,9 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,6 +34,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from distill_zoo.data.corpus import pad_rows, read_corpus_lines
+from distill_zoo.data.lm_prompts import SOURCES, Completer, PromptCollate, cached_completions, prompt_rows
 from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import get_task
 from distill_zoo.data.tsv import read_glue_tsv
@@ -51,6 +56,13 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         batch_size / eval_batch_size / num_workers: DataLoader settings.
         seed: the run seed: the training order.
         cache_dir: where tokenised splits are cached.
+        source: the training text: ``corpus`` (packed blocks), ``teacher_generations`` or
+            ``on_policy`` (prompt/completion rows, see :mod:`distill_zoo.data.lm_prompts`).
+        prompt_tokens / completion_tokens / max_prompts: the rows of the prompted sources.
+        on_policy_fraction: λ, the share of ``on_policy`` batches the student completes itself.
+        generation: how completions are decoded (``models.generation.GenerationSettings``
+            options) and ``seed``, the seed of the teacher's sampling (fixed across runs, so
+            every method and seed reads the same generated text).
     """
 
     def __init__(
@@ -71,8 +83,27 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str = ".cache/distill_zoo/lm_corpus",
+        source: str = "corpus",
+        prompt_tokens: int = 16,
+        completion_tokens: int = 48,
+        max_prompts: int | None = None,
+        on_policy_fraction: float = 0.5,
+        generation: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+        if prompt_tokens < 1 or completion_tokens < 1 or (max_prompts is not None and max_prompts < 1):
+            raise ConfigError(
+                "data.prompt_tokens, data.completion_tokens and data.max_prompts must be at least 1, got "
+                f"{prompt_tokens}, {completion_tokens}, {max_prompts}"
+            )
+        if not 0 <= on_policy_fraction <= 1:
+            raise ConfigError(f"data.on_policy_fraction must lie in [0, 1], got {on_policy_fraction}")
+        self.source, self.prompt_tokens, self.completion_tokens = source, prompt_tokens, completion_tokens
+        self.max_prompts, self.on_policy_fraction = max_prompts, on_policy_fraction
+        self.generation = dict(generation or {})
+        self.completer: tuple[Completer, dict[str, Any]] | None = None
         if (path is None) == (hub_name is None):
             raise ConfigError("a corpus needs exactly one of path (a local text file) or hub_name")
         if block_size < 8:
@@ -98,6 +129,16 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
 
     def set_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
+
+    def set_completer(self, completer: Completer, key: dict[str, Any]) -> None:
+        """What completes the prompts of ``source=teacher_generations``; ``key`` names it (the
+        teacher and the generation settings) in the cache of its completions."""
+        self.completer = (completer, key)
+
+    @property
+    def prompted(self) -> bool:
+        """Whether training rows are prompt/completion pairs (only completion tokens are targets)."""
+        return self.source != "corpus"
 
     def lines(self) -> list[str]:
         """The corpus's non-empty lines (at most ``max_lines``); reading them checks the source."""
@@ -140,6 +181,14 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
                 self._write(cache)
         names = json.loads((cache / "splits.json").read_text())
         self.datasets = {name: load_from_disk(str(cache / name)) for name in names}
+        if self.source == "teacher_generations":
+            if self.completer is None:
+                raise RuntimeError("source=teacher_generations: call set_completer() before setup()")
+            completer, key = self.completer
+            key = {**key, "seed": self.generation.get("seed", 0)}
+            name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            rows = self.datasets["train_prompts"].to_list()
+            self.datasets["train_generated"] = cached_completions(cache / "generations" / name, rows, completer, key)
 
     def _write(self, cache: Path) -> None:
         """Split, tokenise and save every split into ``<cache>.partial``, then move it into place."""
@@ -151,6 +200,12 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
             "heldout": self._blocks(split["heldout"], "held-out"),
             "eval_text": [self._encode(s) for s in self.eval_sentences()],
         }
+        rows = {}
+        if self.prompted:
+            pieces = self.tokenizer(split["train"], add_special_tokens=False)["input_ids"]  # type: ignore[misc]
+            rows["train_prompts"] = prompt_rows(
+                pieces, self.end_of_text, self.prompt_tokens, self.completion_tokens, self.max_prompts
+            )
         quiet = not are_progress_bars_disabled()
         if quiet:
             disable_progress_bars()  # one bar per split for a write of a second is noise
@@ -158,7 +213,10 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
             for name, ids in columns.items():
                 if ids:  # an empty dataset cannot be saved: no extra eval text
                     Dataset.from_dict({"input_ids": ids}).save_to_disk(str(tmp / name))
-            (tmp / "splits.json").write_text(json.dumps([name for name, ids in columns.items() if ids]))
+            for name, table in rows.items():
+                Dataset.from_list(table).save_to_disk(str(tmp / name))
+            names = [name for name, ids in columns.items() if ids] + list(rows)
+            (tmp / "splits.json").write_text(json.dumps(names))
         finally:
             if quiet:
                 enable_progress_bars()
@@ -167,7 +225,9 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
     def _cache_path(self) -> Path:
         tok = self.tokenizer
         assert tok is not None, "set_tokenizer() comes first"
-        settings = [tok.name_or_path, len(tok), self.block_size, self.heldout_fraction, self.split_seed]
+        settings: list[Any] = [tok.name_or_path, len(tok), self.block_size, self.heldout_fraction, self.split_seed]
+        if self.prompted:
+            settings += [self.prompt_tokens, self.completion_tokens, self.max_prompts]
         digest = hashlib.sha256(json.dumps(settings, default=str).encode())
         digest.update("\n".join(self.lines()).encode() + b"\0" + "\n".join(self.eval_sentences()).encode())
         return self.cache_dir / digest.hexdigest()[:16]
@@ -201,7 +261,8 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
     def _loader(self, name: str, batch_size: int, shuffle: bool) -> DataLoader:
         rows = self.datasets[name]
         pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
-        collate = _Pad(self.end_of_text if pad is None else int(pad))
+        pad_id = self.end_of_text if pad is None else int(pad)
+        collate = PromptCollate(pad_id) if name in _PROMPTED else _Pad(pad_id)
         if not shuffle:
             return DataLoader(rows, batch_size=batch_size, collate_fn=collate, num_workers=self.num_workers)
         return ResumableLoader(
@@ -224,7 +285,7 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         return [list(r) for r in rows[:count]]
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        return self._loader(_TRAIN_ROWS[self.source], self.batch_size, shuffle=True)
 
     def heldout_dataloader(self) -> DataLoader:
         return self._loader("heldout", self.eval_batch_size, shuffle=False)
@@ -233,6 +294,11 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         if "eval_text" not in self.datasets:
             return None
         return self._loader("eval_text", self.eval_batch_size, shuffle=False)
+
+
+#: The dataset each source trains on; the prompted ones keep prompt tokens out of the loss.
+_TRAIN_ROWS = {"corpus": "train", "teacher_generations": "train_generated", "on_policy": "train_prompts"}
+_PROMPTED = ("train_generated", "train_prompts")
 
 
 class _Pad:

@@ -38,6 +38,7 @@ from distill_zoo.pipeline.builders import (
     build_tokenizer,
     container,
 )
+from distill_zoo.pipeline.lm_sources import wire_source
 from distill_zoo.pipeline.record import StageInfo
 from distill_zoo.pipeline.teacher_stage import TeacherEntry, is_cached, resolve_teacher
 
@@ -120,6 +121,8 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         objective.bind(student_dims, encoder_dims(teacher_model.config))
     _carry_objective_state(cfg, objective)
     vocab_columns = _check_causal(objective, datamodule, teacher_model, student, tokenizer)
+    if vocab_columns is not None:  # a causal-LM run: its training text may come from a model
+        wire_source(cast(LMCorpusDataModule, datamodule), objective, teacher_model, container(cfg.teacher))
     _check_objective(objective, spec, stage)
     _check_models(cfg, objective, teacher_model, student_dims if student is None else student)
     teacher_data = _teacher_datamodule(cfg, datamodule, tokenizer) if spec is not None else datamodule

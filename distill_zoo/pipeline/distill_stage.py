@@ -16,6 +16,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from distill_zoo.objectives import Objective
 from distill_zoo.pipeline.builders import build, build_callbacks, build_trainer
 from distill_zoo.pipeline.context import CHECKPOINTS, OBJECTIVE_STATE, RunContext
+from distill_zoo.pipeline.lm_sources import on_policy_batches
 from distill_zoo.pipeline.teacher_outputs import cached_teacher
 from distill_zoo.training import DistillationModule
 from distill_zoo.training.checkpoints import fit_resuming
@@ -39,6 +40,7 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         warmup_ratio=cfg.warmup_ratio,
         gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
         teacher_outputs=cached_teacher(cfg, ctx.datamodule, ctx.objective, ctx.teacher_model, _teacher_id(ctx)),
+        on_policy=on_policy_batches(ctx.datamodule, cfg.seed),
     )
     checkpoints = ctx.out_dir / CHECKPOINTS
     trainer = build_trainer(

@@ -39,6 +39,8 @@ from distill_zoo.training import DistillationModule
 
 #: Data options that say where things are, not what a run sees (left out of the record's ``data``).
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
+#: Logged per step but not a loss term: whether the batch was the student's own (on-policy).
+_NOT_LOSSES = ("train/on_policy",)
 
 
 def run_pipeline(
@@ -70,19 +72,24 @@ def run_pipeline(
 
     student_dir = ctx.out_dir / "student"
     loggers = build_loggers(cfg, ctx.out_dir)
-    steps, examples_seen, losses = 0, 0, {}
+    progress, losses = {"steps_done": 0, "examples_seen": 0}, {}
     teacher_signal = UNRECORDED  # an eval-only run cannot tell how its student was trained
     if "distill" in stages:
         student = ctx.student if ctx.student is not None else make_student(cfg, ctx.teacher_model, ctx.num_labels)
         trainer = distill(ctx, student, loggers)
         if not trainer.is_global_zero:
             return None
-        steps, examples_seen = trainer.global_step, cast(DistillationModule, trainer.lightning_module).examples_seen
-        losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-        teacher_signal = cast(DistillationModule, trainer.lightning_module).teacher_signal()
+        module = cast(DistillationModule, trainer.lightning_module)
+        progress = {"steps_done": trainer.global_step, "examples_seen": module.examples_seen}
+        if module.on_policy is not None:
+            progress["on_policy_examples"] = module.on_policy_examples
+        losses = {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and k not in _NOT_LOSSES
+        }
+        teacher_signal = module.teacher_signal()
         save_student(student, ctx.tokenizer, ctx.objective, student_dir)
         clock.lap("distill")
-        clock.rate("distill_samples_per_s", examples_seen, "distill")
+        clock.rate("distill_samples_per_s", progress["examples_seen"], "distill")
     else:
         student = (
             load_causal_lm(str(student_dir))
@@ -92,9 +99,7 @@ def run_pipeline(
     if "eval" not in stages:
         return None
 
-    record, predictions = _record(
-        ctx, student, steps, examples_seen, losses, teacher_signal, time.perf_counter() - started, clock
-    )
+    record, predictions = _record(ctx, student, progress, losses, teacher_signal, time.perf_counter() - started, clock)
     if predictions is not None:
         write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
@@ -104,7 +109,7 @@ def run_pipeline(
     if record.main_metric is not None:  # task runs, and causal-LM runs (perplexities)
         print("\n" + format_table(record))
     else:
-        print(f"[general] {steps} steps; losses {losses}; student: {student_dir}")
+        print(f"[general] {progress['steps_done']} steps; losses {losses}; student: {student_dir}")
     print(clock.summary())
     print(f"results: {ctx.out_dir / 'results.json'}")
     return record
@@ -137,8 +142,7 @@ class _StageClock:
 def _record(
     ctx: RunContext,
     student,
-    steps: int,
-    examples_seen: int,
+    progress: dict[str, int],
     losses: dict[str, float],
     teacher_signal: str,
     wall: float,
@@ -184,8 +188,7 @@ def _record(
     budget: dict[str, Any] = {
         "max_epochs": cfg.trainer.max_epochs,
         "batch_size": data_cfg.get("batch_size"),
-        "steps_done": steps,
-        "examples_seen": examples_seen,
+        **progress,
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
     record = RunRecord(

@@ -23,6 +23,7 @@ from distill_zoo.models.cached import CachedTeacher
 from distill_zoo.models.dims import transformer_layers
 from distill_zoo.objectives import Objective
 from distill_zoo.training.metrics import build_metrics, predictions
+from distill_zoo.training.on_policy import OnPolicyBatches
 
 # The frozen teacher is in eval mode on purpose; Lightning's warning about it is noise.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
@@ -63,6 +64,8 @@ class DistillationModule(L.LightningModule):
         teacher_outputs: the teacher's stored outputs for the training examples (see
             :mod:`distill_zoo.models.cached`); read instead of running the teacher when
             they hold what the objective asks for.
+        on_policy: replaces a fraction of the batches by the student's own completions
+            (GKD; see :mod:`distill_zoo.training.on_policy`); logged as ``train/on_policy``.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class DistillationModule(L.LightningModule):
         warmup_ratio: float = 0.1,
         gradnorm_every_n_steps: int = 0,
         teacher_outputs: CachedTeacher | None = None,
+        on_policy: OnPolicyBatches | None = None,
     ) -> None:
         super().__init__()
         self.student = Encoder(student.train())  # from_pretrained returns eval mode: dropout on
@@ -84,6 +88,9 @@ class DistillationModule(L.LightningModule):
         objective.bind(self.student.dims, self.teacher.dims if self.teacher else None)
         self.objective = objective
         self.teacher_outputs = teacher_outputs
+        if on_policy is not None and (self.teacher is None or teacher_outputs is not None):
+            raise ValueError("on-policy batches need a live teacher to score the student's samples")
+        self.on_policy = on_policy
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
         if gradnorm_every_n_steps < 0:
@@ -94,11 +101,17 @@ class DistillationModule(L.LightningModule):
         self.total_steps = 1
         #: Training examples the student has seen on this process (budget accounting).
         self.examples_seen = 0
+        #: Of those, the ones the student completed itself (on-policy batches).
+        self.on_policy_examples = 0
         num_labels = student.config.num_labels
         assert num_labels is not None, "a classifier's config sets num_labels"
         self.val_metrics = build_metrics(tuple(metrics), num_labels).clone(prefix="val/")
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        if self.on_policy is not None:
+            batch, generated = self.on_policy(self.student.model, batch, self.global_step, batch_idx)
+            self.on_policy_examples += batch["input_ids"].shape[0] if generated else 0
+            self.log("train/on_policy", float(generated), batch_size=batch["input_ids"].shape[0])
         teacher = self.teacher_features(batch) if self.teacher is not None else None
         student = self.student(batch, self.objective.student_request())
         terms = self.objective(student, teacher, batch)
@@ -195,12 +208,14 @@ class DistillationModule(L.LightningModule):
         for key in [k for k in state if k.startswith("teacher.")]:
             del state[key]
         checkpoint["examples_seen"] = self.examples_seen
+        checkpoint["on_policy_examples"] = self.on_policy_examples
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The teacher is not in the checkpoint: keep the frozen one this module was built with."""
         own = self.state_dict()
         checkpoint["state_dict"].update({k: v for k, v in own.items() if k.startswith("teacher.")})
         self.examples_seen = int(checkpoint.get("examples_seen", 0))
+        self.on_policy_examples = int(checkpoint.get("on_policy_examples", 0))
 
 
 def check_finite(terms: Mapping[str, Tensor], step: int) -> None:

@@ -69,6 +69,36 @@ def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, term
     assert record.student.params < record.teacher.params, "half the layers"
 
 
+@pytest.mark.parametrize(
+    ("family", "method", "source"),
+    [("llama", "clm", "teacher_generations"), ("gpt2", "lm_kd_by/jsd", "on_policy")],
+)
+def test_training_text_from_the_teachers_or_the_students_completions(lm_run, tmp_path, family, method, source):
+    """Sequence-level KD (clm on the teacher's completions, made once) and GKD (every batch the
+    student's own); held-out perplexity is scored on the corpus's blocks either way."""
+    record = lm_run(
+        f"method={method}",
+        f"data.source={source}",
+        f"teacher.model.family={family}",
+        *(["teacher.model.num_kv_heads=null"] if family == "gpt2" else []),
+        "data.prompt_tokens=4",
+        "data.completion_tokens=6",
+        "data.max_prompts=40",
+        "data.on_policy_fraction=1.0",
+    )
+    assert record.data["source"] == source and record.student.metrics["ppl_heldout"] > 1
+    if source == "on_policy":
+        assert record.budget["on_policy_examples"] == record.budget["examples_seen"] > 0
+        assert "train/on_policy" not in record.final_losses
+    else:
+        assert len(list((tmp_path / "cache").rglob("generations/*/key.json"))) == 1
+
+
+def test_on_policy_data_needs_a_method_that_reads_the_teacher(lm_run):
+    with pytest.raises(ConfigError, match="data.source=on_policy trains on the student's own samples"):
+        lm_run("method=clm", "data.source=on_policy")
+
+
 def test_the_report_compares_perplexities_with_an_interval_over_held_out_blocks(lm_run, tmp_path):
     """Runs save per-block NLLs; the report recomputes each student's perplexity from them and
     gives the distilled row a paired interval against the clm control, lower being better."""
