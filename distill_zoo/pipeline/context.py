@@ -107,9 +107,7 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         cast("CorpusDataModule", datamodule).lines()
     objective = build_objective(cfg)
     labels = num_labels(spec)
-    with torch.random.fork_rng():
-        torch.manual_seed((cfg.teacher.get("finetune") or {}).get("seed", 0))
-        teacher_model = build_pretrained_teacher(cfg, labels)
+    teacher_model = pretrained_teacher(cfg, labels)
     student = None if init == "finetuned" else make_student(cfg, teacher_model, labels, task=spec is not None)
     if student is None:
         with torch.random.fork_rng():  # sizes only; the real student comes from the fine-tuned teacher
@@ -155,6 +153,14 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         init,
         vocab_columns,
     )
+
+
+def pretrained_teacher(cfg: DictConfig, labels: int) -> PreTrainedModel:
+    """The teacher as configured, before any fine-tuning; a random one is drawn from a fixed seed,
+    so every call gives the same weights."""
+    with torch.random.fork_rng():
+        torch.manual_seed((cfg.teacher.get("finetune") or {}).get("seed", 0))
+        return build_pretrained_teacher(cfg, labels)
 
 
 def _teacher_datamodule(

@@ -6,6 +6,7 @@ One function for task and corpus runs: the datamodule decides what a batch holds
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +21,7 @@ from distill_zoo.pipeline.lm_sources import on_policy_batches
 from distill_zoo.pipeline.teacher_outputs import cached_teacher
 from distill_zoo.training import DistillationModule
 from distill_zoo.training.checkpoints import fit_resuming
+from distill_zoo.training.fsdp import full_state_dict, is_sharded
 
 
 def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) -> L.Trainer:
@@ -65,15 +67,38 @@ def _teacher_id(ctx: RunContext) -> dict[str, object]:
     return {"path": str(ctx.teacher.path), "teacher": ctx.teacher.description}
 
 
+@dataclass(frozen=True)
+class GatheredState:
+    """The whole student and objective of a sharded (``strategy=fsdp``) run, on rank 0."""
+
+    student: dict[str, torch.Tensor]
+    objective: dict[str, torch.Tensor]
+
+
+def gather_sharded(module: DistillationModule) -> GatheredState | None:
+    """Under ``strategy=fsdp``: the full state dicts (a collective every rank joins); else None."""
+    if not is_sharded(module.student):
+        return None
+    student = {k.removeprefix("model."): v for k, v in full_state_dict(module.student).items()}
+    has_params = any(True for _ in module.objective.parameters())
+    return GatheredState(student, full_state_dict(module.objective) if has_params else {})
+
+
 def save_student(
-    student: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, objective: Objective, path: Path
+    student: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    objective: Objective,
+    path: Path,
+    gathered: GatheredState | None = None,
 ) -> None:
     """Export in Hugging Face format (``AutoModelFor*.from_pretrained(path)`` loads it), plus the
-    objective's learned state (projections) for a later stage of a chain; written atomically."""
+    objective's learned state (projections) for a later stage of a chain; written atomically.
+    ``gathered``: the full weights of a sharded run, saved instead of the shards ``student`` holds."""
     tmp = path.with_name(path.name + ".partial")
-    student.save_pretrained(tmp)
+    student.save_pretrained(tmp, state_dict=gathered.student if gathered is not None else None)
     tokenizer.save_pretrained(tmp)
-    state = {k: v.detach().cpu() for k, v in objective.state_dict().items()}
+    own = gathered.objective if gathered is not None else objective.state_dict()
+    state = {k: v.detach().cpu() for k, v in own.items()}
     if state:
         torch.save({"objective": type(objective).__name__, "state": state}, tmp / OBJECTIVE_STATE)
     if path.exists():

@@ -9,16 +9,18 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from omegaconf import DictConfig
+from transformers import PreTrainedModel
 
 from distill_zoo.data import GlueDataModule
 from distill_zoo.data.lm_corpus import LMCorpusDataModule
 from distill_zoo.models import load_causal_lm, load_classifier
 from distill_zoo.pipeline.builders import build_loggers, container
-from distill_zoo.pipeline.context import CHECKPOINTS, RunContext, make_student, prepare_run
-from distill_zoo.pipeline.distill_stage import distill, save_student
+from distill_zoo.pipeline.context import CHECKPOINTS, RunContext, make_student, prepare_run, pretrained_teacher
+from distill_zoo.pipeline.distill_stage import distill, gather_sharded, save_student
 from distill_zoo.pipeline.eval_stage import evaluate_pair, parameter_counts
 from distill_zoo.pipeline.lm_eval import evaluate_lm_pair
 from distill_zoo.pipeline.record import (
@@ -77,9 +79,10 @@ def run_pipeline(
     if "distill" in stages:
         student = ctx.student if ctx.student is not None else make_student(cfg, ctx.teacher_model, ctx.num_labels)
         trainer = distill(ctx, student, loggers)
+        module = cast(DistillationModule, trainer.lightning_module)
+        gathered = gather_sharded(module)
         if not trainer.is_global_zero:
             return None
-        module = cast(DistillationModule, trainer.lightning_module)
         progress = {"steps_done": trainer.global_step, "examples_seen": module.examples_seen}
         if module.on_policy is not None:
             progress["on_policy_examples"] = module.on_policy_examples
@@ -87,15 +90,13 @@ def run_pipeline(
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and k not in _NOT_LOSSES
         }
         teacher_signal = module.teacher_signal()
-        save_student(student, ctx.tokenizer, ctx.objective, student_dir)
+        save_student(student, ctx.tokenizer, ctx.objective, student_dir, gathered)
+        if gathered is not None:  # the models in memory hold shards: evaluate whole copies
+            student, ctx.teacher_model = _load_student(ctx, student_dir), _reload_teacher(ctx)
         clock.lap("distill")
         clock.rate("distill_samples_per_s", progress["examples_seen"], "distill")
     else:
-        student = (
-            load_causal_lm(str(student_dir))
-            if ctx.vocab_columns is not None
-            else load_classifier(str(student_dir), ctx.num_labels)
-        )
+        student = _load_student(ctx, student_dir)
     if "eval" not in stages:
         return None
 
@@ -225,6 +226,19 @@ def _record(
         test=report["test"],
     )
     return record, report["predictions"]
+
+
+def _load_student(ctx: RunContext, student_dir: Path) -> PreTrainedModel:
+    if ctx.vocab_columns is not None:
+        return load_causal_lm(str(student_dir))
+    return load_classifier(str(student_dir), ctx.num_labels)
+
+
+def _reload_teacher(ctx: RunContext) -> PreTrainedModel:
+    """The run's teacher as it was before training (a cached fine-tuned entry, or the pre-trained model)."""
+    if ctx.teacher.key is not None:
+        return load_classifier(str(ctx.teacher.path), ctx.num_labels)
+    return pretrained_teacher(ctx.cfg, ctx.num_labels)
 
 
 def _log_summary(loggers: list, record: RunRecord) -> None:

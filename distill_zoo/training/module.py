@@ -22,6 +22,7 @@ from distill_zoo.models import Encoder, FrozenEncoder
 from distill_zoo.models.cached import CachedTeacher
 from distill_zoo.models.dims import transformer_layers
 from distill_zoo.objectives import Objective
+from distill_zoo.training.fsdp import is_sharded, shard
 from distill_zoo.training.metrics import build_metrics, predictions
 from distill_zoo.training.on_policy import OnPolicyBatches
 
@@ -123,6 +124,13 @@ class DistillationModule(L.LightningModule):
         if self.gradnorm_every_n_steps and self.global_step % self.gradnorm_every_n_steps == 0:
             self.log_dict(self.term_gradient_norms(terms), batch_size=batch_size)
         return terms["loss"]
+
+    def configure_model(self) -> None:
+        """Under ``strategy=fsdp`` (a device mesh is set): shard teacher, student and objective."""
+        mesh = self.device_mesh
+        if mesh is not None and not is_sharded(self.student):
+            reshard = bool(getattr(self.trainer.strategy, "reshard_after_forward", True))
+            shard([self.student, *([self.teacher] if self.teacher is not None else []), self.objective], mesh, reshard)
 
     def teacher_features(self, batch: Mapping[str, Tensor]) -> EncoderFeatures:
         """What the objective reads from the teacher: stored outputs when they cover the request

@@ -94,6 +94,24 @@ def test_training_text_from_the_teachers_or_the_students_completions(lm_run, tmp
         assert len(list((tmp_path / "cache").rglob("generations/*/key.json"))) == 1
 
 
+def test_a_sharded_run_saves_and_scores_the_whole_student(lm_run, tmp_path):
+    """strategy=fsdp (one CPU process here) trains the student DDP trains (both put Lightning's
+    distributed sampler around the data order); the gathered weights are saved and scored."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    plain = lm_run("method=lm_kd", "strategy=ddp", "trainer.accelerator=cpu", where=tmp_path / "plain")
+    sharded = lm_run("method=lm_kd", "strategy=fsdp", "trainer.accelerator=cpu", where=tmp_path / "fsdp")
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "plain" / "out" / "student").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "fsdp" / "out" / "student").state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+    assert sharded.student.metrics["ppl_heldout"] == pytest.approx(plain.student.metrics["ppl_heldout"], rel=1e-4)
+    assert sharded.teacher.metrics == pytest.approx(plain.teacher.metrics, rel=1e-6), "the teacher reloaded whole"
+    assert "FullyShardedStrategy" in str(sharded.trainer_options)
+
+
 def test_on_policy_data_needs_a_method_that_reads_the_teacher(lm_run):
     with pytest.raises(ConfigError, match="data.source=on_policy trains on the student's own samples"):
         lm_run("method=clm", "data.source=on_policy")

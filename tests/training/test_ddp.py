@@ -1,4 +1,4 @@
-"""DDP on 2 CPU processes (gloo) gives the same student as 1 process on the same global batch."""
+"""DDP and FSDP on 2 CPU processes (gloo) give the same student as 1 process on the same global batch."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from tests.conftest import ROOT
 SCRIPT = ROOT / "tests" / "helpers" / "ddp_train.py"
 
 
-def train(devices: int, out) -> dict[str, torch.Tensor]:
+def train(devices: int, out, strategy: str = "ddp") -> dict[str, torch.Tensor]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PL_DISABLE_FORK": "1"}
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(devices), "8", str(out)],
+        [sys.executable, str(SCRIPT), str(devices), "8", str(out), strategy],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -28,9 +28,13 @@ def train(devices: int, out) -> dict[str, torch.Tensor]:
     return torch.load(out)
 
 
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> dict[str, torch.Tensor]:
+    return train(1, tmp_path_factory.mktemp("single") / "single.pt")
+
+
 @pytest.mark.slow
-def test_two_process_ddp_matches_single_process(tmp_path):
-    single = train(1, tmp_path / "single.pt")
+def test_two_process_ddp_matches_single_process(tmp_path, single):
     ddp = train(2, tmp_path / "ddp.pt")
     assert single.keys() == ddp.keys()
     for name in single:
@@ -40,3 +44,13 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     start = tiny_bert(seed=1).state_dict()
     moved = any(not torch.allclose(start[k], single[k]) for k in single if k in start)
     assert moved, "training changed nothing, so the comparison would be vacuous"
+
+
+@pytest.mark.slow
+def test_two_process_fsdp_matches_single_process(tmp_path, single):
+    """Teacher and student sharded block by block over 2 processes: the gathered student is the
+    one a single process trains (gradients reduce-scattered, clipping over the whole norm)."""
+    fsdp = train(2, tmp_path / "fsdp.pt", strategy="fsdp")
+    assert single.keys() == fsdp.keys()
+    for name in single:
+        torch.testing.assert_close(fsdp[name], single[name], rtol=1e-4, atol=1e-5, msg=name)
