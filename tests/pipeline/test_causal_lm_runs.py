@@ -46,16 +46,21 @@ def lm_run(tmp_path):
     return run
 
 
+GPT2 = ("teacher.model.family=gpt2", "teacher.model.num_kv_heads=null")
+
+
 @pytest.mark.parametrize(
-    ("method", "terms", "signal"),
+    ("method", "terms", "signal", "family"),
     [
-        ("distilgpt2", {"train/loss_kd", "train/loss_clm", "train/loss_cos"}, "live"),
-        ("lm_kd_by/akl", {"train/loss_div"}, "live"),
-        ("clm", {"train/loss_clm"}, "none"),
+        ("distilgpt2", {"train/loss_kd", "train/loss_clm", "train/loss_cos"}, "live", GPT2),
+        ("distilgpt2", {"train/loss_kd", "train/loss_clm", "train/loss_cos"}, "live", ()),
+        ("lm_kd_by/akl", {"train/loss_div"}, "live", ()),
+        ("clm", {"train/loss_clm"}, "none", GPT2),
     ],
 )
-def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, terms, signal):
-    record = lm_run(f"method={method}")
+def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, terms, signal, family):
+    """On a tiny GPT-2 (learned positions) and a tiny Llama (rotary, grouped-query heads)."""
+    record = lm_run(f"method={method}", *family)
     assert record.main_metric == "ppl_heldout" and record.task is None
     for side in (record.teacher, record.student):
         assert set(side.metrics) == {"ppl_heldout", "ppl_eval_text"}
@@ -71,7 +76,7 @@ def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, term
 
 @pytest.mark.parametrize(
     ("family", "method", "source"),
-    [("llama", "clm", "teacher_generations"), ("gpt2", "lm_kd_by/jsd", "on_policy")],
+    [((), "clm", "teacher_generations"), (GPT2, "lm_kd_by/jsd", "on_policy")],
 )
 def test_training_text_from_the_teachers_or_the_students_completions(lm_run, tmp_path, family, method, source):
     """Sequence-level KD (clm on the teacher's completions, made once) and GKD (every batch the
@@ -79,8 +84,7 @@ def test_training_text_from_the_teachers_or_the_students_completions(lm_run, tmp
     record = lm_run(
         f"method={method}",
         f"data.source={source}",
-        f"teacher.model.family={family}",
-        *(["teacher.model.num_kv_heads=null"] if family == "gpt2" else []),
+        *family,
         "data.prompt_tokens=4",
         "data.completion_tokens=6",
         "data.max_prompts=40",
