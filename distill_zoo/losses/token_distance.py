@@ -22,28 +22,45 @@ def total_variation_per_token(student_log_probs: Tensor, teacher_log_probs: Tens
     return 0.5 * (teacher_log_probs.exp() - student_log_probs.exp()).abs().sum(-1)
 
 
-def adaptive_kl_weights(student_log_probs: Tensor, teacher_log_probs: Tensor, mu: float = 0.5) -> Tensor:
+#: Where AKL's head ends (``akl_head``): ``paper`` (default) or the authors' ``code``.
+AKL_HEADS = ("paper", "code")
+
+
+def adaptive_kl_weights(
+    student_log_probs: Tensor, teacher_log_probs: Tensor, mu: float = 0.5, head: str = "paper"
+) -> Tensor:
     """AKL's forward-KL weight g_head / (g_head + g_tail) per position, without gradient.
 
-    The head is the smallest set of the teacher's most likely tokens whose mass reaches μ
-    (a token is in it when the mass of the tokens ranked before it is < μ; μ = 0 leaves it
-    empty). A position where student and teacher agree (both gaps 0) gets ½."""
+    ``head="paper"`` (default): the head is the smallest set of the teacher's most likely
+    tokens whose mass reaches μ (a token is in it when the mass of the tokens ranked before it
+    is < μ; μ = 0 leaves it empty). ``head="code"``, as the authors' reference code: a token is
+    in the head when the mass up to and including it is ≤ μ, and the top-1 token always is, so
+    the token that crosses μ goes to the tail unless it is the top-1. A position where student
+    and teacher agree (both gaps 0) gets ½."""
     check_same_shape(student_log_probs, teacher_log_probs, _LOG_PROBS)
     check_fraction("mu", mu)
+    if head not in AKL_HEADS:
+        raise ValueError(f"akl_head must be one of {', '.join(AKL_HEADS)}, got {head!r}")
     with torch.no_grad():
         p_t, p_s = teacher_log_probs.exp(), student_log_probs.exp()
         sorted_t, order = p_t.sort(dim=-1, descending=True)
-        mass_before = torch.cat([torch.zeros_like(sorted_t[..., :1]), sorted_t.cumsum(-1)[..., :-1]], dim=-1)
-        in_head = mass_before < mu
+        mass_through = sorted_t.cumsum(-1)
+        if head == "paper":
+            in_head = (mass_through - sorted_t) < mu
+        else:
+            in_head = mass_through <= mu
+            in_head[..., 0] = True
         gap = (sorted_t - p_s.gather(-1, order)).abs()
         g_head, g_tail = (gap * in_head).sum(-1), (gap * ~in_head).sum(-1)
         total = g_head + g_tail
         return torch.where(total > 0, g_head / total.clamp_min(torch.finfo(total.dtype).tiny), 0.5)
 
 
-def adaptive_kl_per_token(student_log_probs: Tensor, teacher_log_probs: Tensor, mu: float = 0.5) -> Tensor:
+def adaptive_kl_per_token(
+    student_log_probs: Tensor, teacher_log_probs: Tensor, mu: float = 0.5, head: str = "paper"
+) -> Tensor:
     """w · KL(p_t ‖ p_s) + (1 − w) · KL(p_s ‖ p_t) per position, w = :func:`adaptive_kl_weights` (detached)."""
-    w_head = adaptive_kl_weights(student_log_probs, teacher_log_probs, mu)
+    w_head = adaptive_kl_weights(student_log_probs, teacher_log_probs, mu, head)
     forward = kl_per_token(teacher_log_probs, student_log_probs)
     reverse = kl_per_token(student_log_probs, teacher_log_probs)
     return w_head * forward + (1 - w_head) * reverse
@@ -67,6 +84,7 @@ def adaptive_kl(
     mask: Tensor | None = None,
     mu: float = 0.5,
     temperature: float = 1.0,
+    head: str = "paper",
 ) -> Tensor:
     """Adaptive KL (Wu et al. 2024, "Rethinking Kullback-Leibler Divergence in Knowledge
     Distillation for Large Language Models", arXiv:2404.02657), per token:
@@ -78,8 +96,9 @@ def adaptive_kl(
     FKL fits the head first and RKL the tail, so each is weighted by the gap it would close.
     The weights are per token and **detached** (the authors' ``get_ratio`` computes them from
     ``student_probs.detach()``), so the gradient is that of the two weighted KLs. Default μ = 0.5.
-    The authors' code puts the token that crosses μ in the tail unless it is the top-1; here
-    it is in the head (the smallest set reaching μ). Shapes: (B, L, V), mask (B, L) → scalar.
+    The authors' code puts the token that crosses μ in the tail unless it is the top-1; the
+    default ``head="paper"`` puts it in the head (the smallest set reaching μ), ``head="code"``
+    follows the code. Shapes: (B, L, V), mask (B, L) → scalar.
     """
     log_s, log_t = log_probs(student_logits, teacher_logits, temperature)
-    return masked_mean(adaptive_kl_per_token(log_s, log_t, mu), mask)
+    return masked_mean(adaptive_kl_per_token(log_s, log_t, mu, head), mask)

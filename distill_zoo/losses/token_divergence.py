@@ -34,6 +34,7 @@ def per_token_divergence(
     beta: float = 0.5,
     alpha: float = 0.1,
     mu: float = 0.5,
+    akl_head: str = "paper",
 ) -> Tensor:
     """The divergence ``name`` between normalised log-probabilities (…, V), unreduced (…)."""
     s, t = student_log_probs, teacher_log_probs
@@ -50,7 +51,7 @@ def per_token_divergence(
     if name == "tvd":
         return total_variation_per_token(s, t)
     if name == "akl":
-        return adaptive_kl_per_token(s, t, mu)
+        return adaptive_kl_per_token(s, t, mu, akl_head)
     raise ValueError(f"unknown divergence {name!r}; choose one of {', '.join(TOKEN_DIVERGENCES)}")
 
 
@@ -64,12 +65,14 @@ def token_divergence(
     alpha: float = 0.1,
     mu: float = 0.5,
     top_k: int | None = None,
+    akl_head: str = "paper",
 ) -> Tensor:
     """The divergence ``name`` (one of :data:`TOKEN_DIVERGENCES`) per token, mean over ``mask``.
 
     Args:
         name: ``fkl``, ``rkl``, ``jsd`` (with ``beta``), ``skew_fkl`` / ``skew_rkl`` (with
-            ``alpha``), ``tvd`` or ``akl`` (with ``mu``).
+            ``alpha``), ``tvd`` or ``akl`` (with ``mu`` and ``akl_head``: ``paper`` or
+            the authors' ``code``, see :func:`~distill_zoo.losses.token_distance.adaptive_kl`).
         student_logits: (B, L, V).
         teacher_logits: (B, L, V) logits, or a :class:`TeacherTopK` (e.g. from a cache), in
             which case the divergence is taken over its k + 1 buckets.
@@ -97,4 +100,4 @@ def token_divergence(
         log_s, log_t = collapse_to_topk(student_logits, teacher_top_k(teacher_logits, top_k, temperature))
     else:
         log_s, log_t = log_probs(student_logits, teacher_logits, temperature)
-    return masked_mean(per_token_divergence(name, log_s, log_t, beta=beta, alpha=alpha, mu=mu), mask)
+    return masked_mean(per_token_divergence(name, log_s, log_t, beta=beta, alpha=alpha, mu=mu, akl_head=akl_head), mask)

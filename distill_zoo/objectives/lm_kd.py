@@ -8,6 +8,7 @@ from torch import Tensor
 
 from distill_zoo.features import EncoderFeatures, FeatureRequest
 from distill_zoo.losses import token_divergence
+from distill_zoo.losses.token_distance import AKL_HEADS
 from distill_zoo.objectives import checks
 from distill_zoo.objectives.base import Objective, of_teacher
 from distill_zoo.objectives.next_token import clm_loss, next_token_logits, predicted_positions
@@ -42,7 +43,8 @@ class LMKDObjective(CausalLMObjective):
     D is ``divergence``: forward KL (``fkl``, Hinton's KD per token), reverse KL (``rkl``,
     MiniLLM's objective without its policy gradient), generalised JSD with ``beta`` (GKD),
     skew forward/reverse KL with ``alpha`` (DistiLLM), total variation (``tvd``) or adaptive
-    KL (``akl``, with ``mu``); temperature T on both sides. ``top_k`` keeps only the
+    KL (``akl``, with ``mu``; ``akl_head`` ``paper``, the default, or the authors' ``code``
+    for where the head ends); temperature T on both sides. ``top_k`` keeps only the
     teacher's k most likely tokens per position plus one bucket for the rest of its mass.
     The functions and their conventions are in :mod:`distill_zoo.losses`.
     """
@@ -58,6 +60,7 @@ class LMKDObjective(CausalLMObjective):
         alpha: float = 0.1,
         mu: float = 0.5,
         top_k: int | None = None,
+        akl_head: str = "paper",
     ) -> None:
         super().__init__(weights)
         self.divergence = checks.choice("divergence", divergence, DIVERGENCES)
@@ -66,6 +69,7 @@ class LMKDObjective(CausalLMObjective):
         self.alpha = checks.fraction("alpha", alpha)
         self.mu = checks.fraction("mu", mu)
         self.top_k = None if top_k is None else checks.count("top_k", top_k)
+        self.akl_head = checks.choice("akl_head", akl_head, AKL_HEADS)
 
     def student_request(self) -> FeatureRequest:
         return FeatureRequest(logits=True)
@@ -88,6 +92,7 @@ class LMKDObjective(CausalLMObjective):
                 alpha=self.alpha,
                 mu=self.mu,
                 top_k=self.top_k,
+                akl_head=self.akl_head,
             )
         if self.active("clm"):
             terms["clm"] = clm_loss(logits, batch)

@@ -63,11 +63,14 @@ def mix(w, p, q):
     return [w * a + (1 - w) * b for a, b in zip(p, q)]
 
 
-def akl_weight(p_s, p_t, mu):
-    """g_head / (g_head + g_tail), the head being the teacher's likeliest tokens until their mass reaches mu."""
+def akl_weight(p_s, p_t, mu, head_rule="paper"):
+    """g_head / (g_head + g_tail), the head being the teacher's likeliest tokens until their mass
+    reaches mu (paper), or those whose mass through them stays <= mu, the top-1 always (code)."""
     head, mass = set(), 0.0
-    for v in sorted(range(len(p_t)), key=lambda v: -p_t[v]):
-        if mass >= mu:
+    for rank, v in enumerate(sorted(range(len(p_t)), key=lambda v: -p_t[v])):
+        if head_rule == "paper" and mass >= mu:
+            break
+        if head_rule == "code" and rank > 0 and mass + p_t[v] > mu:
             break
         head.add(v)
         mass += p_t[v]
@@ -186,6 +189,29 @@ def test_the_gradient_reaches_the_student_only(logits, name, top_k):
     assert teacher_leaf.grad is None
     assert student.grad is not None and torch.isfinite(student.grad).all()
     assert (student.grad[MASK == 0] == 0).all() and (student.grad[MASK == 1].abs().sum(-1) > 0).all()
+
+
+@pytest.mark.parametrize("head", ["paper", "code"])
+def test_akl_heads_of_the_paper_and_of_the_authors_code_against_a_loop(logits, head):
+    s, t = logits
+    expected = [
+        [akl_weight(softmax(s[b, i].tolist()), softmax(t[b, i].tolist()), 0.3, head) for i in range(L)]
+        for b in range(B)
+    ]
+    w = adaptive_kl_weights(s.log_softmax(-1), t.log_softmax(-1), 0.3, head)
+    assert_close(w, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_the_token_crossing_mu_is_head_in_the_paper_and_tail_in_the_code():
+    t = torch.tensor([0.4, 0.35, 0.25]).log()
+    s = torch.tensor([0.2, 0.5, 0.3]).log()
+    # mu = 0.5: the paper's head is {0, 1} (0.4 < 0.5 before token 1); the code's is {0} (0.75 > 0.5)
+    assert adaptive_kl_weights(s, t, 0.5, "paper").item() == pytest.approx((0.2 + 0.15) / 0.4)
+    assert adaptive_kl_weights(s, t, 0.5, "code").item() == pytest.approx(0.2 / 0.4)
+    assert adaptive_kl_weights(s, t, 0.0, "code").item() == pytest.approx(0.2 / 0.4), "the top-1 always"
+    assert adaptive_kl_weights(s, t, 0.0, "paper").item() == 0.0
+    with pytest.raises(ValueError, match="akl_head must be one of paper, code"):
+        adaptive_kl_weights(s, t, 0.5, "authors")
 
 
 def test_akl_weights_are_per_token_and_detached(logits):
