@@ -142,7 +142,7 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
     tests = [r.test for r in records if r.test]
     pipeline, stage = first.stage.pipeline, first.stage.name
     return Row(
-        task=first.task or f"corpus:{first.corpus}",
+        task=first.task or f"corpus:{Path(str(first.corpus)).name}",  # the path is in results.json
         method=first.method,
         label=first.method,
         stage=stage if pipeline == "single" else f"{pipeline}/{stage}",

@@ -131,12 +131,13 @@ def test_the_report_compares_perplexities_with_an_interval_over_held_out_blocks(
         recorded = getattr(records["clm"], role).metrics["ppl_heldout"]
         assert score("ppl_heldout", predictions.labels, getattr(predictions, role)) == pytest.approx(recorded, rel=1e-9)
     report = build_report([tmp_path], baseline="clm", replicates=200)
-    (row,) = [r for r in report.rows if r.method == "lm_kd"]
+    (row,) = [r for r in report.rows if r.method == "lm_kd_fkl"]
     assert row.metric == "ppl_heldout" and not row.notes
     student_ppl = {m: r.student.metrics["ppl_heldout"] for m, r in records.items()}
     assert row.delta == pytest.approx(student_ppl["lm_kd_by/fkl"] - student_ppl["clm"])
     assert row.ci_low is not None and row.ci_low < row.ci_high
     assert "Lower is better for ppl_heldout" in terminal_text(report)
+    assert row.task == "corpus:corpus.txt", "the corpus by its file name, not this machine's path"
 
 
 def test_an_encoder_method_with_a_causal_teacher_fails_before_training(lm_run, tmp_path):

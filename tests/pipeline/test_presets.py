@@ -140,4 +140,5 @@ def test_compare_lm_divergences_sweeps_every_divergence_and_both_controls(tmp_pa
     for option in divergences:
         job = compose_with_hydra(["experiment=compare_lm_divergences", f"method=lm_kd_by/{option}"], tmp_path)
         assert build_objective(job).divergence == option
+        assert job.method.name == f"lm_kd_{option}", "a name per divergence: one summary row each"
         assert job.student == cfg.student and job.data == cfg.data and job.trainer == cfg.trainer
