@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,60 @@ TINY_RUN = [
     "eval.latency_runs=3",
     "eval.latency_warmup=1",
 ]
+
+#: The compare_methods preset at test size: a 4-layer tiny teacher, a 2-layer student from
+#: its layers, 64 training and 32 dev sentences of SST-2.
+TINY_COMPARISON = [
+    "experiment=compare_methods",
+    *TINY_RUN,
+    "student=half",
+    "teacher.model.num_layers=4",
+    f"data.root={SHARED_DATA}",
+    "teacher.finetune.max_train_samples=64",
+]
+#: The methods and seeds of :func:`tiny_sweep`.
+SWEPT_METHODS = ("none", "kd", "distilbert")
+SWEPT_SEEDS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The session's one ``run.py -m`` sweep (see :func:`tiny_sweep`).
+
+    Attributes:
+        proc: the finished command (exit code, terminal output).
+        runs: the folder holding the sweep's jobs in ``sweep/``; other session fixtures add
+            runs of their own beside ``sweep/``.
+        cache: its cache folder (``teachers/`` holds the one fine-tuned teacher).
+        teachers: the teacher entries in the cache when the sweep ended.
+    """
+
+    proc: subprocess.CompletedProcess
+    runs: Path
+    cache: Path
+    teachers: int
+
+    @property
+    def dir(self) -> Path:
+        return self.runs / "sweep"
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory) -> Sweep:
+    """One real multirun made once per session through ``run.py -m``: the compare_methods
+    preset at test size, 3 methods x 2 seeds, one cached teacher. The CLI, report and export
+    tests read it; none may change what it wrote (they add runs beside ``sweep/`` or copy a job)."""
+    from tests.pipeline.test_cli import run_cli
+
+    root = tmp_path_factory.mktemp("tiny_sweep")
+    runs, cache = root / "runs", root / "cache"
+    proc = run_cli(
+        "-m",
+        *TINY_COMPARISON,
+        f"method={','.join(SWEPT_METHODS)}",
+        f"seed={','.join(map(str, SWEPT_SEEDS))}",
+        f"hydra.sweep.dir={runs / 'sweep'}",
+        f"paths.cache_dir={cache}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Sweep(proc, runs, cache, len(list((cache / "teachers").glob("*/config.json"))))

@@ -1,17 +1,18 @@
-"""One real tiny run, made once through run.py (so it has .hydra/ and provenance.json), and its
-student exported once in each format."""
+"""One real tiny run made through run.py (so it has .hydra/ and provenance.json): a copy of a job
+of the session's sweep, and its student exported once in each format."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_RUN
-from tests.pipeline.test_cli import run_cli
+from tests.conftest import Sweep
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,14 @@ class Export:
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export_run")
-    proc = run_cli(*TINY_RUN, f"hydra.run.dir={root / 'run'}", f"paths.cache_dir={root / 'cache'}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root / "run"
+def finished_run(tmp_path_factory, tiny_sweep: Sweep) -> Path:
+    """The sweep's distilbert job of seed 1 (the default method), copied so that the exports
+    land outside the sweep (export reads the student from the folder it is given)."""
+    records = {path.parent: json.loads(path.read_text()) for path in sorted(tiny_sweep.dir.glob("*/results.json"))}
+    job = next(job for job, r in records.items() if (r["method"], r["seed"]) == ("distilbert", 1))
+    run = tmp_path_factory.mktemp("export_run") / "run"
+    shutil.copytree(job, run)
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, TINY_RUN
+from tests.conftest import ROOT, SWEPT_METHODS, SWEPT_SEEDS, TINY_RUN
 
 
 def run_cli(*args: str, cwd=ROOT, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -50,34 +50,24 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tmp_path):
-    proc = run_cli(
-        "-m",
-        "method=kd,distilbert,none",
-        "seed=1,2",
-        *TINY_RUN,
-        "student=half",
-        "teacher.model.num_layers=4",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
+def test_multirun_writes_one_result_per_job_and_reuses_one_teacher(tiny_sweep):
+    proc, sweep = tiny_sweep.proc, tiny_sweep.dir
+    results = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/results.json"))]
     assert sorted((r["method"], r["seed"]) for r in results) == sorted(
-        (m, s) for m in ("kd", "distilbert", "none") for s in (1, 2)
+        (m, s) for m in SWEPT_METHODS for s in SWEPT_SEEDS
     )
     teachers = {r["teacher"]["path"] for r in results}
     assert len(teachers) == 1
-    assert len(list((tmp_path / "cache" / "teachers").glob("*/config.json"))) == 1
+    assert tiny_sweep.teachers == 1
     assert proc.stdout.count("fine-tuning tiny") == 1
     assert len({r["teacher"]["metrics"]["acc"] for r in results}) == 1
     assert len({r["teacher_entry"] for r in results}) == 1
     # The sweep ends with its summary: one row per method, both seeds, one teacher entry.
-    summary = (tmp_path / "sweep" / "summary.txt").read_text()
+    summary = (sweep / "summary.txt").read_text()
     assert summary in proc.stdout
-    rows = [line for line in summary.splitlines()[1:] if line.startswith("demo")]
-    assert sorted(line.split()[1] for line in rows) == ["distilbert", "kd", "none"]
-    assert all("(2)" in line for line in rows) and "WARNING" not in summary
+    rows = [line for line in summary.splitlines()[1:] if line.startswith("sst2")]
+    assert sorted(line.split()[1] for line in rows) == sorted(SWEPT_METHODS)
+    assert all(f"({len(SWEPT_SEEDS)})" in line for line in rows) and "WARNING" not in summary
 
 
 @pytest.mark.slow

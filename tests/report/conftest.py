@@ -1,50 +1,45 @@
-"""A real tiny sweep, made once per test session: 2 methods x 2 seeds of the compare_methods
-preset through ``run.py -m``, a two-stage chain, and a job that failed."""
+"""A real tiny sweep, made once per test session: the session's compare_methods sweep through
+``run.py -m`` (3 methods x 2 seeds), with a two-stage chain and a job that failed beside it."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA, TINY_RUN
-from tests.pipeline.test_cli import run_cli
+from tests.conftest import ROOT, TINY_COMPARISON, Sweep
 
-#: The compare_methods preset at test size: a 4-layer tiny teacher, a 2-layer student from
-#: its layers, 64 training and 32 dev sentences of SST-2.
-TINY_COMPARISON = [
-    "experiment=compare_methods",
-    *TINY_RUN,
-    "student=half",
-    "teacher.model.num_layers=4",
-    f"data.root={SHARED_DATA}",
-    "teacher.finetune.max_train_samples=64",
-]
+
+def run_in_process(overrides: list[str], out_dir: Path, cache: Path) -> tuple[int, str]:
+    """Like ``python run.py <overrides>`` into ``out_dir`` without a new interpreter: the job's
+    checks, run folder and failure record, then its exit code (0 when it returned) and stderr."""
+    from hydra import compose, initialize_config_dir
+
+    from distill_zoo.pipeline.job import run_job
+
+    overrides = [*overrides, f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            run_job(cfg, overrides, multirun=False)
+        except SystemExit as exit_info:
+            return int(exit_info.code or 0), stderr.getvalue()
+    return 0, stderr.getvalue()
 
 
 @pytest.fixture(scope="session")
-def real_sweep(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("real_sweep")
-    cache = f"paths.cache_dir={root / 'cache'}"
-    sweep = run_cli(
-        "-m", *TINY_COMPARISON, "method=none,kd", "seed=1,2", f"hydra.sweep.dir={root / 'runs' / 'sweep'}", cache
+def real_sweep(tiny_sweep: Sweep) -> Path:
+    runs = tiny_sweep.runs
+    code, stderr = run_in_process(
+        [*TINY_COMPARISON, "experiment=tinybert_two_step", "logger=csv"], runs / "chain", tiny_sweep.cache
     )
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
-    chain = run_cli(
-        *TINY_COMPARISON,
-        "experiment=tinybert_two_step",
-        "logger=csv",
-        f"hydra.run.dir={root / 'runs' / 'chain'}",
-        cache,
+    assert code == 0, stderr[-3000:]
+    code, stderr = run_in_process(
+        [*TINY_COMPARISON, "method=kd", "seed=3", "optimizer.lr=1e20"], runs / "failed", tiny_sweep.cache
     )
-    assert chain.returncode == 0, chain.stderr[-3000:]
-    failed = run_cli(
-        *TINY_COMPARISON,
-        "method=kd",
-        "seed=3",
-        "optimizer.lr=1e20",
-        f"hydra.run.dir={root / 'runs' / 'failed'}",
-        cache,
-    )
-    assert failed.returncode == 3 and "was nan at step" in failed.stderr, failed.stderr[-3000:]
-    return root / "runs"
+    assert code == 3 and "was nan at step" in stderr, stderr[-3000:]
+    return runs

@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from distill_zoo.report.cli import main
+from tests.conftest import SWEPT_METHODS, SWEPT_SEEDS
 
 
 @pytest.mark.slow
@@ -18,12 +19,12 @@ def test_report_on_a_real_sweep_equals_the_results_files(real_sweep, capsys):
     out = real_sweep / "report"
     rows = {r["method"]: r for r in csv.DictReader((out / "summary.csv").open())}
     results = [json.loads(p.read_text()) for p in sorted((real_sweep / "sweep").glob("*/results.json"))]
-    assert len(results) == 4
-    for method in ("none", "kd"):
+    assert len(results) == len(SWEPT_METHODS) * len(SWEPT_SEEDS)
+    for method in SWEPT_METHODS:
         mine = sorted((r for r in results if r["method"] == method), key=lambda r: r["seed"])
         scores = [r["student"]["metrics"]["acc"] for r in mine]
         row = rows[method]
-        assert int(row["n"]) == 2
+        assert int(row["n"]) == len(SWEPT_SEEDS)
         assert float(row["mean"]) == pytest.approx(statistics.fmean(scores))
         assert float(row["std"]) == pytest.approx(statistics.stdev(scores))
         assert float(row["teacher"]) == pytest.approx(mine[0]["teacher"]["metrics"]["acc"])
@@ -36,7 +37,7 @@ def test_report_on_a_real_sweep_equals_the_results_files(real_sweep, capsys):
         assert int(row["params"]) == mine[0]["student"]["params"]
     baseline = {r["seed"]: r["student"]["metrics"]["acc"] for r in results if r["method"] == "none"}
     kd = {r["seed"]: r["student"]["metrics"]["acc"] for r in results if r["method"] == "kd"}
-    assert float(rows["kd"]["delta"]) == pytest.approx(statistics.fmean(kd[s] - baseline[s] for s in (1, 2)))
+    assert float(rows["kd"]["delta"]) == pytest.approx(statistics.fmean(kd[s] - baseline[s] for s in SWEPT_SEEDS))
     assert float(rows["kd"]["ci_low"]) <= float(rows["kd"]["delta"]) <= float(rows["kd"]["ci_high"])
     # The chain's final stage is a row of its own (never merged with single runs) ...
     assert any(r["stage"].startswith("tinybert_two_step") for r in rows.values()) or "tinybert" in rows
