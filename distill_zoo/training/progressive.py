@@ -40,6 +40,7 @@ class ProgressiveTransfer(PhaseSchedule):
             raise ConfigError(f"prediction_share must lie in (0, 1), got {prediction_share}")
         self.lower_lr_scale = lower_lr_scale
         self.prediction_share = prediction_share
+        #: Each parameter group's configured learning rate, before any phase scaled it.
         self.base_lrs: list[float | Tensor] = []
 
     def phases(self, trainer: L.Trainer, pl_module: DistillationModule) -> list[tuple[str, float]]:
@@ -49,7 +50,10 @@ class ProgressiveTransfer(PhaseSchedule):
             )
         objective = cast(MobileBERTObjective, pl_module.objective)  # the objective with layer phases
         layers = objective.layer_phases()
-        self.base_lrs = list(trainer.lr_scheduler_configs[0].scheduler.base_lrs)
+        # ``initial_lr`` is the rate the optimiser was configured with (set by the scheduler,
+        # saved and restored with the optimiser). The scheduler's ``base_lrs`` will not do: they
+        # hold the scaled rates of the phase a resumed checkpoint was written in.
+        self.base_lrs = [group["initial_lr"] for group in trainer.optimizers[0].param_groups]
         if not objective.trains_head:  # a corpus run or an intermediate stage: no prediction phase
             if not layers:
                 raise ConfigError(f"progressive transfer: {type(objective).__name__} has no active term")

@@ -11,6 +11,7 @@ from distill_zoo.errors import ConfigError
 from distill_zoo.objectives import MobileBERTObjective
 from distill_zoo.training import DistillationModule, ProgressiveTransfer
 from tests.conftest import padded_batch, tiny_bert
+from tests.training.resumable import quiet_trainer
 
 
 class Snapshots(L.Callback):
@@ -50,15 +51,7 @@ def run(steps: int, prediction_share: float = 1 / 3, warmup_ratio: float = 0.0, 
     )
     schedule = ProgressiveTransfer(lower_lr_scale=0.1, prediction_share=prediction_share)
     snaps = Snapshots()
-    trainer = L.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[schedule, snaps],
-    )
+    trainer = quiet_trainer(max_steps=steps, callbacks=[schedule, snaps])
     trainer.fit(module, DataLoader([padded_batch(4, 8, seed=i) for i in range(steps)], batch_size=None))
     return schedule, snaps
 
