@@ -30,7 +30,13 @@ def train(devices: int, out, strategy: str = "ddp") -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory) -> dict[str, torch.Tensor]:
-    return train(1, tmp_path_factory.mktemp("single") / "single.pt")
+    """The reference: the same script's training on one process, run in this one (no launcher
+    is involved with one device, so a new interpreter would only add its start-up)."""
+    from tests.helpers.ddp_train import main
+
+    out = tmp_path_factory.mktemp("single") / "single.pt"
+    main(1, 8, str(out))
+    return torch.load(out)
 
 
 @pytest.mark.slow
