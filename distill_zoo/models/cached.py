@@ -8,10 +8,13 @@ probabilities are derived from Q and K with each batch's mask, as the live encod
 does). :class:`CachedTeacher` answers a :class:`FeatureRequest` from those arrays,
 memory-mapped, by the batch's ``example_index``.
 
-Per-token arrays are stored right-padded to the longest example; a batch reads the
-first ``L`` positions, its own padded length. Values at padding positions are never
-read by a loss (every loss masks them). Real-token values equal the live teacher's up
-to float rounding of a differently shaped matmul (tested to 1e-5).
+Every batch is padded to the longest example before the teacher sees it, so per-token
+arrays hold the teacher's values at padding positions too: a batch reads the first
+``L`` positions, its own padded length, and gets what the live teacher computes on that
+batch, padding included (losses with a reference reduction average over padding). Values
+are stored as float32 and read back in the dtype the teacher produced them in (bf16
+under ``bf16-mixed``, which stores exactly), so they equal the live teacher's up to float
+rounding of a differently shaped matmul (tested to 1e-5).
 """
 
 from __future__ import annotations
@@ -56,22 +59,30 @@ def write_teacher_outputs(
     max_tokens: int,
     folder: Path,
     description: dict[str, Any],
+    pad_values: Mapping[str, int] | None = None,
 ) -> None:
     """Run ``teacher`` over ``batches`` (each with ``example_index``) and store ``request``'s
-    outputs in ``folder``, written into a temporary folder and renamed into place."""
+    outputs in ``folder``, written into a temporary folder and renamed into place.
+
+    ``pad_values``: the padding value of each per-token input (``input_ids``: the pad
+    token ...); every batch is padded with them to ``max_tokens`` first. Defaults to the
+    ids and masks of a BERT-style tokenizer (pad id 0)."""
+    pad_values = dict(pad_values if pad_values is not None else PAD_VALUES)
     request = stored_request(request)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     arrays: dict[str, np.memmap] = {}
+    dtypes: dict[str, str] = {}
     device = next(teacher.parameters()).device
     try:
         for batch in tqdm(batches, desc="teacher outputs", unit="batch", leave=False):
             index = batch["example_index"].numpy()
-            inputs = {k: v.to(device) for k, v in batch.items() if isinstance(v, Tensor)}
+            padded = pad_to_length(batch, max_tokens, pad_values)
+            inputs = {k: v.to(device) for k, v in padded.items() if isinstance(v, Tensor)}
             out = teacher(inputs, request)
-            length = inputs["attention_mask"].shape[1]
             for name, value in _named(out, request).items():
+                dtypes[name] = str(value.dtype).removeprefix("torch.")
                 if name not in arrays:
                     shape = (
                         (examples, *value.shape[1:]) if value.dim() == 2 else (examples, max_tokens, value.shape[-1])
@@ -81,7 +92,7 @@ def write_teacher_outputs(
                 if value.dim() == 2:
                     target[index] = value.float().cpu().numpy()
                 else:
-                    target[index, :length] = value.float().cpu().numpy()
+                    target[index] = value.float().cpu().numpy()
         for array in arrays.values():
             array.flush()
         meta = {
@@ -89,6 +100,7 @@ def write_teacher_outputs(
             "examples": examples,
             "max_tokens": max_tokens,
             "arrays": sorted(arrays),
+            "dtypes": dtypes,
             "causal": teacher.causal,
         }
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
@@ -96,6 +108,20 @@ def write_teacher_outputs(
         tmp.replace(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Padding of a BERT-style tokenizer's per-token inputs (pad id 0, token type 0, mask 0).
+PAD_VALUES = {"input_ids": 0, "token_type_ids": 0, "attention_mask": 0}
+
+
+def pad_to_length(batch: Mapping[str, Any], length: int, pad_values: Mapping[str, int]) -> dict[str, Any]:
+    """``batch`` with every per-token input named in ``pad_values`` right-padded to ``length``."""
+    padded = dict(batch)
+    for name, value in pad_values.items():
+        tensor = batch.get(name)
+        if isinstance(tensor, Tensor) and tensor.shape[1] < length:
+            padded[name] = torch.nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
+    return padded
 
 
 def _named(out: EncoderFeatures, request: FeatureRequest) -> dict[str, Tensor]:
@@ -128,6 +154,8 @@ class CachedTeacher(nn.Module):
         self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["arrays"]}
         #: The array names the entry holds (``logits``, ``hidden_<i>``, ``q_<i>`` ...), sorted.
         self.stored: list[str] = sorted(meta["arrays"])
+        #: The dtype each array is read back in: the one the teacher produced it in.
+        self.dtypes = {name: getattr(torch, meta.get("dtypes", {}).get(name, "float32")) for name in self.stored}
         #: A causal LM's outputs: attention probabilities are causal (entries without the key are not).
         self.causal = bool(meta.get("causal", False))
 
@@ -146,7 +174,8 @@ class CachedTeacher(nn.Module):
 
         def read(name: str, tokens: bool = True) -> Tensor:
             rows = self.arrays[name][index]
-            return torch.from_numpy(np.ascontiguousarray(rows[:, :length] if tokens else rows)).to(mask.device)
+            values = torch.from_numpy(np.ascontiguousarray(rows[:, :length] if tokens else rows))
+            return values.to(device=mask.device, dtype=self.dtypes[name])
 
         layers = set(request.scores) | set(request.attentions) | set(request.qkv)
         q = {i: read(f"q_{i}") for i in layers}

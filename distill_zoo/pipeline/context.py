@@ -120,7 +120,7 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     _carry_objective_state(cfg, objective)
     vocab_columns = _check_causal(objective, datamodule, teacher_model, student, tokenizer)
     if vocab_columns is not None:  # a causal-LM run: its training text may come from a model
-        wire_source(cast(LMCorpusDataModule, datamodule), objective, teacher_model, container(cfg.teacher))
+        wire_source(cast(LMCorpusDataModule, datamodule), objective, teacher_model)
     _check_objective(objective, spec, stage)
     _check_models(cfg, objective, teacher_model, student_dims if student is None else student)
     teacher_data = _teacher_datamodule(cfg, datamodule, tokenizer) if spec is not None else datamodule

@@ -33,17 +33,6 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
     """
     cfg = ctx.cfg
     metrics = ctx.spec.metrics if ctx.spec is not None else ()
-    module = DistillationModule(
-        student=student,
-        objective=ctx.objective,
-        teacher=ctx.teacher_model,
-        metrics=metrics,
-        optimizer=build(cfg.optimizer),
-        warmup_ratio=cfg.warmup_ratio,
-        gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
-        teacher_outputs=cached_teacher(cfg, ctx.datamodule, ctx.objective, ctx.teacher_model, _teacher_id(ctx)),
-        on_policy=on_policy_batches(ctx.datamodule, cfg.seed),
-    )
     checkpoints = ctx.out_dir / CHECKPOINTS
     trainer = build_trainer(
         cfg,
@@ -53,18 +42,22 @@ def distill(ctx: RunContext, student: PreTrainedModel, loggers: list[Logger]) ->
         callbacks=build_callbacks(cfg),
         checkpoint_dir=checkpoints,
     )
+    module = DistillationModule(
+        student=student,
+        objective=ctx.objective,
+        teacher=ctx.teacher_model,
+        metrics=metrics,
+        optimizer=build(cfg.optimizer),
+        warmup_ratio=cfg.warmup_ratio,
+        gradnorm_every_n_steps=int(cfg.get("gradnorm_every_n_steps") or 0),
+        teacher_outputs=cached_teacher(cfg, ctx.datamodule, ctx.objective, ctx.teacher_model, trainer),
+        on_policy=on_policy_batches(ctx.datamodule, cfg.seed),
+    )
     if hasattr(ctx.datamodule, "train_seed"):
         ctx.datamodule.train_seed = cfg.seed
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     fit_resuming(trainer, module, ctx.datamodule, checkpoints, "distill")
     return trainer
-
-
-def _teacher_id(ctx: RunContext) -> dict[str, object]:
-    """What names the teacher's weights: its cache entry, or its source and config when used as is."""
-    if ctx.teacher.key is not None:
-        return {"entry": ctx.teacher.key}
-    return {"path": str(ctx.teacher.path), "teacher": ctx.teacher.description}
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,19 @@
 * ``corpus``: packed blocks of the corpus; nothing to wire.
 * ``teacher_generations``: sequence-level KD. The datamodule gets a completer that runs the
   teacher's ``generate`` (on the GPU when there is one) for every training prompt, once: the
-  completions are cached under the teacher, the prompts and the generation settings.
+  completions are cached under the teacher (its class, config and a digest of its weights,
+  not the folder it was read from), the prompts and the generation settings.
 * ``on_policy``: GKD. The shared module gets :class:`~distill_zoo.training.on_policy.OnPolicyBatches`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
 from distill_zoo.data.lm_corpus import LMCorpusDataModule
 from distill_zoo.errors import ConfigError
+from distill_zoo.models.fingerprint import model_identity
 from distill_zoo.models.generation import GenerationSettings, complete_all
 from distill_zoo.objectives import Objective
 from distill_zoo.training.on_policy import OnPolicyBatches
@@ -31,9 +31,7 @@ def generation_settings(datamodule: LMCorpusDataModule) -> GenerationSettings:
         raise ConfigError(f"data.generation: {err}; its options are {known} and seed") from err
 
 
-def wire_source(
-    datamodule: LMCorpusDataModule, objective: Objective, teacher: PreTrainedModel, teacher_source: dict[str, Any]
-) -> None:
+def wire_source(datamodule: LMCorpusDataModule, objective: Objective, teacher: PreTrainedModel) -> None:
     """Check ``data.source`` against the method and give the datamodule what it generates with."""
     settings = generation_settings(datamodule)
     if datamodule.source == "on_policy" and not objective.needs_teacher:
@@ -55,7 +53,7 @@ def wire_source(
         finally:
             teacher.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to
 
-    datamodule.set_completer(completer, {"teacher": teacher_source, "generation": settings.describe()})
+    datamodule.set_completer(completer, {"teacher": model_identity(teacher), "generation": settings.describe()})
 
 
 def on_policy_batches(datamodule: object, seed: int) -> OnPolicyBatches | None:

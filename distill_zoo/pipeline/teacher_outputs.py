@@ -9,12 +9,20 @@
   ``logits`` when that is all the objective reads, else ``off``.
 
 An entry is content-addressed under ``<cache_dir>/teacher_outputs/<key>``: the key hashes
-the teacher (its cache entry, or its source and config when used as it is), the served
-training split exactly as tokenised (token and type ids, in order: examples, subset,
-augmentation, tokenizer and ``max_length`` all show there), and what is stored. So
-every epoch, and every method and seed of a sweep that reads the same outputs, reuses
-one entry; anything that changes what the teacher sees makes a new one. Entries are
-written into a temporary folder and renamed into place under a file lock.
+the teacher (its class, config and a digest of its weights, wherever they were read
+from: :mod:`distill_zoo.models.fingerprint`), the served training split exactly as
+tokenised (token and type ids, in order: examples, subset, augmentation, tokenizer and
+``max_length`` all show there), the trainer's precision, and what is stored. So every
+epoch, and every method and seed of a sweep that reads the same outputs, reuses one
+entry; anything that changes what the teacher sees or computes makes a new one. Entries
+are written into a temporary folder and renamed into place under a file lock.
+
+The outputs are computed on the trainer's device under its precision's forward context
+(autocast for ``16-mixed`` and ``bf16-mixed``), as the live teacher runs in training, so
+a cached run trains the student the live run does. Precisions whose plugin converts the
+models themselves (``bf16-true``, ``64-true``, sharded mixed precision) are refused: the
+teacher runs live and a one-line notice says why (the record's ``teacher_signal`` reads
+``live``).
 """
 
 from __future__ import annotations
@@ -24,30 +32,45 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
+import lightning as L
 from filelock import FileLock
+from lightning.pytorch.plugins.precision import MixedPrecision
 from omegaconf import DictConfig
 
 from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import FeatureRequest
 from distill_zoo.models import FrozenEncoder
-from distill_zoo.models.cached import CachedTeacher, is_complete, storage_bytes, stored_request, write_teacher_outputs
+from distill_zoo.models.cached import (
+    PAD_VALUES,
+    CachedTeacher,
+    is_complete,
+    storage_bytes,
+    stored_request,
+    write_teacher_outputs,
+)
+from distill_zoo.models.fingerprint import model_identity
 from distill_zoo.objectives import Objective
 
 MODES = ("auto", "off", "logits", "features")
 
 
 def cached_teacher(
-    cfg: DictConfig, datamodule: Any, objective: Objective, teacher: Any, teacher_id: dict[str, Any]
+    cfg: DictConfig, datamodule: Any, objective: Objective, teacher: Any, trainer: L.Trainer
 ) -> CachedTeacher | None:
     """The stored outputs the distillation reads, made first if needed; None when the teacher runs live.
 
-    ``teacher_id`` names the teacher's weights (its cache entry, or its source and config)."""
+    ``trainer`` is the one that will train: its device and precision are the live teacher's."""
     mode = str(cfg.get("teacher_cache", "auto"))
     if mode not in MODES:
         raise ConfigError(f"teacher_cache must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "off" or not isinstance(datamodule, GlueDataModule) or not objective.needs_teacher:
+        return None
+    if not _precision_matches(trainer):
+        print(
+            f"[teacher outputs] not cached: trainer.precision={trainer.precision} converts the models "
+            "themselves, so stored outputs could not equal the live teacher's; it runs live"
+        )
         return None
     encoder = FrozenEncoder(teacher)
     wanted = objective.teacher_request().resolve(encoder.dims.num_layers, "teacher")
@@ -57,7 +80,12 @@ def cached_teacher(
     if request is None:
         return None
     stored = stored_request(request)
-    key_source = {"teacher": teacher_id, "train_tokens": digest, "stored": _describe(stored)}
+    key_source = {
+        "teacher": model_identity(teacher),
+        "train_tokens": digest,
+        "precision": str(trainer.precision),
+        "stored": _describe(stored),
+    }
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = Path(cfg.paths.cache_dir) / "teacher_outputs" / key
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -67,14 +95,40 @@ def cached_teacher(
             print(f"[teacher outputs] reusing {folder.name}")
         else:
             print(f"[teacher outputs] computing {_describe(stored)} for {examples} examples once")
-            encoder.to("cuda" if torch.cuda.is_available() else "cpu")
+            device = next(encoder.parameters()).device
+            encoder.to(trainer.strategy.root_device)
             try:
-                write_teacher_outputs(
-                    encoder, datamodule.ordered_train_loader(), stored, examples, longest, folder, key_source
-                )
+                with trainer.precision_plugin.forward_context():
+                    write_teacher_outputs(
+                        encoder,
+                        datamodule.ordered_train_loader(),
+                        stored,
+                        examples,
+                        longest,
+                        folder,
+                        key_source,
+                        _pad_values(datamodule.tokenizer),
+                    )
             finally:
-                encoder.to("cpu")
+                encoder.to(device)
     return CachedTeacher(folder, encoder.dims.num_layers, encoder.dims.num_heads)
+
+
+def _precision_matches(trainer: L.Trainer) -> bool:
+    """Whether a teacher run outside training computes what it computes inside: full precision,
+    or autocast (mixed precision), which the plugin's forward context reproduces."""
+    return isinstance(trainer.precision_plugin, MixedPrecision) or str(trainer.precision) in ("32-true", "32")
+
+
+def _pad_values(tokenizer: Any) -> dict[str, int]:
+    """What the training loader pads each per-token input with (the tokenizer's pad ids)."""
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    type_id = getattr(tokenizer, "pad_token_type_id", None)
+    return {
+        **PAD_VALUES,
+        "input_ids": int(pad_id) if pad_id is not None else PAD_VALUES["input_ids"],
+        "token_type_ids": int(type_id) if type_id is not None else PAD_VALUES["token_type_ids"],
+    }
 
 
 def _choose(
