@@ -1,14 +1,14 @@
 """The statistical report of runs and sweeps: ``python -m distill_zoo.report DIR [DIR ...]``.
 
 One row per (task, method configuration) over seeds, never merging runs that differ in
-more than the seed; each row's gain over its baseline with a paired bootstrap CI over
-seeds and dev examples (:mod:`distill_zoo.report.bootstrap`); calibration, agreement and
+more than the seed; each row's gain over its baseline with a t interval over
+seeds that carries dev-example noise (:mod:`distill_zoo.report.bootstrap`); calibration, agreement and
 loss diagnostics; failed jobs listed; ``summary.csv``, ``summary.md``, ``scores.png`` and
 ``pareto.png``. Reads what the pipeline writes; nothing in training imports it.
 """
 
 from distill_zoo.report.baseline import compare_to_baseline
-from distill_zoo.report.bootstrap import bootstrap_differences, paired_bootstrap_ci
+from distill_zoo.report.bootstrap import dev_variance, paired_ci, t_interval
 from distill_zoo.report.build import Report, build_report, write_report
 from distill_zoo.report.jobs import FailedJob, find_failed_jobs
 from distill_zoo.report.metrics import score, weighted_scores
@@ -21,17 +21,18 @@ __all__ = [
     "Report",
     "Row",
     "Run",
-    "bootstrap_differences",
     "build_report",
     "build_rows",
     "compare_to_baseline",
+    "dev_variance",
     "find_failed_jobs",
     "markdown",
-    "paired_bootstrap_ci",
+    "paired_ci",
     "pareto_figure",
     "pareto_front",
     "score",
     "scores_figure",
+    "t_interval",
     "table_records",
     "terminal_text",
     "weighted_scores",

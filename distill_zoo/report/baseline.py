@@ -1,4 +1,4 @@
-"""Each row's gain over its baseline row: delta over shared seeds and a paired bootstrap CI.
+"""Each row's gain over its baseline row: delta over shared seeds and its CI (:mod:`distill_zoo.report.bootstrap`).
 
 A row's baseline is the row of the ``--baseline`` method (``none`` by default: the
 student fine-tuned without a teacher) whose comparable signature equals the row's in
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from distill_zoo.pipeline.record import differences
-from distill_zoo.report.bootstrap import BOOTSTRAP_SEED, paired_bootstrap_ci
+from distill_zoo.report.bootstrap import BOOTSTRAP_SEED, paired_ci
 from distill_zoo.report.metrics import METRICS, score
 from distill_zoo.report.predictions import DevPredictions, read_predictions
 from distill_zoo.report.rows import Row, signature_key
@@ -44,7 +44,8 @@ def compare_to_baseline(
     """Fill in ``delta``, ``ci_low``, ``ci_high`` and ``is_baseline`` of every row, with a
     note where a row has no baseline, shares only some seeds with it, or has no CI.
 
-    ``replicates=0`` skips the bootstrap.
+    Runs are paired by seed, never by their place in a row's list. One shared seed gives
+    no CI (nothing measures the seed noise); ``replicates=0`` skips every CI.
     """
     candidates = [r for r in rows if r.method == baseline]
     keys = {id(r): signature_key(without_method(r.signature)) for r in rows}
@@ -71,9 +72,10 @@ def compare_to_baseline(
             row.notes.append(f"no seed in common with '{base.label}' (seeds {row.seeds} vs {base.seeds}); no delta")
             continue
         if len(shared) < max(len(row.scores), len(base.scores)):
-            row.notes.append(f"delta over the seeds both have: {shared}")
+            single = "; one seed gives no CI" if len(shared) == 1 and replicates > 0 else ""
+            row.notes.append(f"delta over the seeds both have: {shared}{single}")
         row.delta = statistics.fmean(row.scores[s] - base.scores[s] for s in shared)
-        if replicates > 0:
+        if replicates > 0 and len(shared) > 1:
             interval = _interval(row, base, shared, replicates, seed, cache)
             if interval is not None:
                 row.ci_low, row.ci_high = interval
@@ -122,9 +124,9 @@ def _interval(
         row.notes.append(f"no CI: no predictions.json in {', '.join(missing)}")
         return None
     assert labels is not None, "shared holds a seed, so some predictions were read"
-    interval = paired_bootstrap_ci(metric, labels, np.stack(method), np.stack(baseline), replicates, seed)
+    interval = paired_ci(metric, labels, np.stack(method), np.stack(baseline), replicates, seed)
     if interval is None:
-        row.notes.append(f"no CI: {metric} is undefined on every resample")
+        row.notes.append(f"no CI: {metric} is undefined on the dev set or on all but one resample")
     return interval
 
 

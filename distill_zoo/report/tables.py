@@ -99,17 +99,26 @@ def _number(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+#: What a table shows in place of a spread or an interval when one seed has a score.
+ONE_SEED = "(1 seed)"
+
+
 def _score(row: Row) -> str:
-    return "-" if row.mean is None else f"{row.mean:.4f} ± {row.std:.4f}"
+    """Mean ± sample std over seeds; a single seed has no spread to show, not a zero one."""
+    if row.mean is None:
+        return "-"
+    return f"{row.mean:.4f} {ONE_SEED}" if len(row.scores) == 1 else f"{row.mean:.4f} ± {row.std:.4f}"
 
 
 def _delta(row: Row) -> str:
+    """The gain and its interval; a single seed gives no interval (its note says so)."""
     if row.is_baseline:
         return "baseline"
     if row.delta is None:
         return "-"
-    ci = f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]" if row.ci_low is not None else ""
-    return f"{row.delta:+.4f}{ci}"
+    if row.ci_low is not None:
+        return f"{row.delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+    return f"{row.delta:+.4f} {ONE_SEED}" if len(row.scores) == 1 else f"{row.delta:+.4f}"
 
 
 MAIN: dict[str, Callable[[Row], str]] = {
@@ -179,8 +188,9 @@ def _lists(report: Report) -> list[str]:
 def _header(report: Report) -> str:
     metric = report.metric or "the task's main metric"
     ci = (
-        f"95% CI: paired bootstrap over seeds and dev examples (held-out blocks for a perplexity), "
-        f"{report.replicates} replicates"
+        "95% CI: t interval over the shared seeds' paired differences, widened by the dev-set "
+        "noise they share (exact for acc; other metrics: bootstrap over dev examples, held-out "
+        f"blocks for a perplexity, {report.replicates} replicates)"
         if report.replicates
         else "no bootstrap"
     )

@@ -4,6 +4,7 @@ metrics torchmetrics computed from the predictions) and predictions.json."""
 from __future__ import annotations
 
 import json
+import math
 import warnings
 import zlib
 from dataclasses import replace
@@ -153,3 +154,44 @@ def simulated_sweep(
             root / f"{i}_{method}_seed{seed}", method, seed, labels, accuracies[method], task
         )
     return runs
+
+
+def seed_level_experiments(
+    experiments: int,
+    seeds: int,
+    difficulty_sd: float,
+    shift_sd: float,
+    gain: float = 0.5,
+    n: int = 872,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Simulated method-versus-baseline comparisons where whole seeds are lucky or not.
+
+    Each experiment draws its own dev set: example i has a latent easiness
+    ``z_i ~ N(mu, difficulty_sd)`` (``mu`` puts the baseline near 0.885 accuracy; a large
+    sd makes most examples right or wrong alike in every run). Each run (one method, one
+    seed) draws a shift ``u ~ N(0, shift_sd)`` and is right on example i when
+    ``a + z_i + u + eps > 0``, ``eps ~ N(0, 1)`` afresh per run and example, ``a = gain``
+    for the method and 0 for the baseline (a probit model: the true gain is exact).
+
+    Returns:
+        ``(labels, method, baseline, theta)``: (E, n) binary labels, (E, seeds, n) the
+        method's and the baseline's predictions (seed s of both in row s), and the true
+        expected gain of a seed on the population of examples,
+        ``Phi((gain + mu) / r) - Phi(mu / r)`` with ``r^2 = 1 + difficulty_sd^2 + shift_sd^2``.
+    """
+    rng = np.random.default_rng(seed)
+    mu = 1.2 * math.sqrt(1 + difficulty_sd**2)
+    latent = rng.standard_normal((experiments, 2, seeds, n), dtype=np.float32)
+    latent += rng.normal(mu, difficulty_sd, (experiments, 1, 1, n)).astype(np.float32)
+    latent += rng.normal(0.0, shift_sd, (experiments, 2, seeds, 1)).astype(np.float32)
+    latent[:, 0] += gain
+    labels = rng.integers(0, 2, (experiments, n)).astype(np.int8)
+    predicted = labels[:, None, None, :] ^ (latent <= 0)
+    r = math.sqrt(1 + difficulty_sd**2 + shift_sd**2)
+    theta = _normal_cdf((gain + mu) / r) - _normal_cdf(mu / r)
+    return labels, predicted[:, 0], predicted[:, 1], theta
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
