@@ -12,22 +12,74 @@ from distill_zoo.export.measure import measure
 from distill_zoo.export.onnx import MODEL_FILE, OnnxClassifier
 from distill_zoo.export.run_folder import dev_datamodule, read_run
 from distill_zoo.models import load_classifier
+from tests.helpers.clocks import FakeClock, costing, use_clock
 
 
-def _remeasured(finished_run, out, fmt):
+def _remeasured(finished_run, out, fmt, clock=None, monkeypatch=None):
+    """The artefact in ``out`` measured again; with ``clock``, each of its calls takes one
+    millisecond per input token on that clock."""
     run = read_run(finished_run)
     datamodule = dev_datamodule(run, AutoTokenizer.from_pretrained(out))
-    return run, datamodule, measure(load_model(fmt, out, datamodule.spec.num_labels), datamodule, runs=2, warmup=0)
+    artefact = load_model(fmt, out, datamodule.spec.num_labels)
+    if clock is not None and isinstance(artefact, OnnxClassifier):
+        call = OnnxClassifier.__call__
+
+        def timed(self, **batch):
+            clock.advance(float(batch["input_ids"].shape[1]))
+            return call(self, **batch)
+
+        monkeypatch.setattr(OnnxClassifier, "__call__", timed)
+    elif clock is not None:
+        artefact.register_forward_pre_hook(
+            costing(clock, lambda input_ids, **_: float(input_ids.shape[1])), with_kwargs=True
+        )
+    return run, datamodule, measure(artefact, datamodule, runs=3, warmup=1)
 
 
 @pytest.mark.parametrize("fmt", ["hf", "onnx"])
-def test_lossless_formats_score_exactly_what_the_run_scored(finished_run, exports, fmt):
+def test_lossless_formats_score_exactly_what_the_run_scored(finished_run, exports, fmt, monkeypatch):
     export = exports[fmt]
     assert export.code == 0
-    run, _, measured = _remeasured(finished_run, export.out, fmt)
+    clock = FakeClock()
+    use_clock(monkeypatch, clock)
+    run, datamodule, measured = _remeasured(finished_run, export.out, fmt, clock, monkeypatch)
     assert measured.metrics == run.record.student.metrics
-    assert measured.latency_ms_median > 0
+    # Timed: calls 2 to 4 (one warm-up), each one unpadded dev sentence through the artefact.
+    tokenizer = AutoTokenizer.from_pretrained(export.out)
+    rows = datamodule.load_examples()["dev"][1:4]
+    lengths = sorted(
+        len(tokenizer(row["sentence"], truncation=True, max_length=datamodule.max_length)["input_ids"]) for row in rows
+    )
+    assert measured.latency_ms_median == pytest.approx(lengths[1]) and measured.latency_ms_p90 == pytest.approx(
+        lengths[2]
+    )
     assert "(+0.00 points)" in export.stdout
+
+
+def test_the_export_scores_the_written_artefact_not_the_runs_student(finished_run, tmp_path, monkeypatch, capsys):
+    """An artefact that differs from the run's student (its head made to answer one class
+    whatever the input) is what the export scores: its terminal line and card say so."""
+    from distill_zoo.export import cli
+
+    run = read_run(finished_run)
+    datamodule = dev_datamodule(run, AutoTokenizer.from_pretrained(run.student_dir))
+    labels = torch.cat([batch["labels"] for batch in datamodule.val_dataloader()])
+    share = {c: float((labels == c).float().mean()) for c in (0, 1)}
+    label = 0 if f"{share[0]:.4f}" != f"{run.record.student.metrics['acc']:.4f}" else 1
+    write = cli.write_model
+
+    def perturbed(fmt, model, sample, out):
+        with torch.no_grad():
+            model.classifier.bias.copy_(torch.tensor([100.0, -100.0] if label == 0 else [-100.0, 100.0]))
+        write(fmt, model, sample, out)
+
+    monkeypatch.setattr(cli, "write_model", perturbed)
+    out = tmp_path / "export"
+    assert cli.main([str(finished_run), "--format", "hf", "--out", str(out)]) == 0
+    expected = f"{share[label]:.4f}"
+    assert f"acc: run {run.record.student.metrics['acc']:.4f}  export {expected}" in capsys.readouterr().out
+    row = next(line for line in ModelCard.load(out / "README.md").text.splitlines() if line.startswith("| acc"))
+    assert expected in row
 
 
 def test_hf_export_loads_with_transformers_alone(exports):

@@ -80,3 +80,21 @@ def test_distilbert_family_capture():
     model = AutoModelForSequenceClassification.from_config(config).eval()
     out = Encoder(model)(padded_batch(), FeatureRequest(scores=(-1,), qkv=(0,)))
     assert out.scores[1].shape == (4, 2, 9, 9) and out.values[0].shape == (4, 9, 32)
+
+
+def test_probabilities_are_zero_on_every_key_a_query_may_not_see():
+    """Causal, left-padded: padding keys and future keys get 0, real queries sum to 1, and a
+    padding query that sees no real key (position 0 of a padded row) gets all zeros."""
+    from distill_zoo.models.capture import attention_probs
+
+    scores = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
+    probs = attention_probs(scores, mask, causal=True)
+    allowed = mask.bool()[:, None, None, :] & torch.ones(5, 5, dtype=torch.bool).tril()
+    assert torch.all(probs[~allowed.expand_as(probs)] == 0)
+    sums = probs.sum(-1)
+    torch.testing.assert_close(sums[0], torch.ones(3, 5))
+    torch.testing.assert_close(sums[1, :, 2:], torch.ones(3, 3))
+    assert torch.all(probs[1, :, :2] == 0)  # padding queries 0 and 1 see only padding keys
+    # Not causal: an all-padding row attends to nothing.
+    assert torch.all(attention_probs(scores, torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]))[1] == 0)

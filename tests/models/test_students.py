@@ -160,3 +160,37 @@ def test_a_previous_student_with_another_label_count_gets_a_fresh_head(tmp_path)
             student.bert.encoder.layer[0].attention.self.query.weight,
             saved.bert.encoder.layer[0].attention.self.query.weight,
         )
+
+
+def test_half_of_an_odd_depth_rounds_up():
+    """``num_layers=None`` is half the teacher's depth rounded up: 5 -> 3 layers [0, 2, 4]."""
+    teacher = tiny_bert(num_layers=5, seed=2)
+    student = from_teacher_layers(teacher, num_labels=2)
+    assert encoder_dims(student.config).num_layers == 3
+    torch.testing.assert_close(
+        transformer_layers(student)[1].attention.self.query.weight,
+        transformer_layers(teacher)[2].attention.self.query.weight,
+    )
+
+
+def test_per_layer_config_entries_follow_the_chosen_layers():
+    """A family with per-layer attention types (Qwen2: full attention below max_window_layers,
+    sliding window above) keeps each chosen layer's own type."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(
+        "qwen2",
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        use_sliding_window=True,
+        max_window_layers=2,
+        sliding_window=8,
+    )
+    teacher = AutoModelForCausalLM.from_config(config)
+    assert teacher.config.layer_types == ["full_attention"] * 2 + ["sliding_attention"] * 2
+    student = from_teacher_layers(teacher, num_labels=2, layers=[0, 3])
+    assert student.config.layer_types == ["full_attention", "sliding_attention"]

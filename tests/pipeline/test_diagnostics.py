@@ -11,7 +11,6 @@ import torch
 from distill_zoo.errors import DataError
 from distill_zoo.pipeline import run_pipeline
 from distill_zoo.pipeline.eval_stage import Predictions, agreement
-from distill_zoo.training.metrics import build_metrics
 from tests.conftest import TINY_RUN, compose
 
 
@@ -53,7 +52,24 @@ def test_agreement_counts_shared_predictions_and_correlates_scores():
     assert agreement(scores, doubled) == pytest.approx(1.0)
 
 
+def _saved_outputs(model_dir, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Labels, softmax probabilities and predicted classes of a saved classifier, batch by batch."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    labels, probabilities = [], []
+    with torch.no_grad():
+        for batch in loader:
+            labels.append(batch.pop("labels"))
+            probabilities.append(model(**batch).logits.softmax(-1))
+    p = torch.cat(probabilities)
+    return torch.cat(labels), p, p.argmax(-1)
+
+
 def test_record_holds_predictions_agreement_calibration_and_test_file(tmp_path, shared_data):
+    """Every diagnostic is recomputed here from the saved teacher and student."""
+    from distill_zoo.pipeline.builders import build_datamodule, build_tokenizer
+
     test_file = tmp_path / "held_out.tsv"
     rows = (shared_data / "glue" / "sst2" / "dev.tsv").read_text().splitlines()
     test_file.write_text("\n".join([rows[0], *rows[-20:]]) + "\n")
@@ -63,17 +79,22 @@ def test_record_holds_predictions_agreement_calibration_and_test_file(tmp_path, 
     record = run_pipeline(cfg)
     out = tmp_path / "out"
     saved = json.loads((out / "predictions.json").read_text())
-    labels, teacher, student = (torch.tensor(saved[k]) for k in ("labels", "teacher", "student"))
-    assert len(labels) == 32 and saved["split"] == "dev"
-    for role, predicted in (("teacher", teacher), ("student", student)):
-        metric = build_metrics(("acc",), 2, sync=False)
-        metric.update(predicted, labels)
-        assert float(metric.compute()["acc"]) == pytest.approx(getattr(record, role).metrics["acc"])
-        assert 0.0 <= getattr(record, role).ece <= 1.0
-    assert record.agreement == pytest.approx(float((teacher == student).float().mean()))
+    assert saved["split"] == "dev" and len(saved["labels"]) == 32
+    datamodule = build_datamodule(cfg, build_tokenizer(cfg))
+    datamodule.setup("validate")
+    predicted = {}
+    for role, folder in (("teacher", record.teacher.path), ("student", out / "student")):
+        labels, probabilities, predicted[role] = _saved_outputs(folder, datamodule.val_dataloader())
+        assert saved["labels"] == labels.tolist() and saved[role] == predicted[role].tolist()
+        side = getattr(record, role)
+        assert side.metrics["acc"] == pytest.approx(float((predicted[role] == labels).float().mean()))
+        assert side.ece == pytest.approx(slow_ece(probabilities, labels), abs=1e-5)
+        # The extra file: its own 20 examples, scored by this model.
+        file_labels, _, file_predicted = _saved_outputs(folder, datamodule.labelled_file_loader(test_file))
+        assert len(file_labels) == 20
+        assert record.test[role] == {"acc": pytest.approx(float((file_predicted == file_labels).float().mean()))}
+    assert record.agreement == pytest.approx(float((predicted["teacher"] == predicted["student"]).float().mean()))
     assert record.test["file"] == str(test_file)
-    assert set(record.test["teacher"]) == set(record.test["student"]) == {"acc"}
-    assert record.test["student"] != record.student.metrics or len(rows) - 1 == 20  # its own 20 examples
     written = json.loads((out / "results.json").read_text())
     assert written["test"] == record.test and written["agreement"] == record.agreement
 

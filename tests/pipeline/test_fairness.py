@@ -107,32 +107,48 @@ def test_data_order_of_a_seed_is_the_same_for_every_method(tmp_path):
 
 
 def test_student_init_and_dropout_stream_are_the_same_for_every_method(tmp_path, monkeypatch):
-    """Two methods of one seed: identical student weights at the start and identical global
-    RNG state at the first training step, although only one of them built projections."""
-    from distill_zoo.pipeline.distill_stage import distill
+    """Two methods of one seed, dropout 0.1 in teacher and student (the random student copies
+    the teacher's config). The first run fine-tunes the teacher, drawing its dropout masks from
+    the global stream; the second reuses the cached teacher and builds projections. Both start
+    distilling from identical student weights, global RNG state and student dropout masks."""
     from distill_zoo.training import DistillationModule
 
     class Stop(Exception):
         pass
 
     seen: dict[str, tuple] = {}
+    original = DistillationModule.training_step
 
     def spy(self, batch, batch_idx):
+        if type(self.objective).__name__ == "SupervisedObjective":  # the teacher's fine-tuning
+            return original(self, batch, batch_idx)
+        rng = torch.get_rng_state().clone()
         state = {k: v.detach().clone() for k, v in self.student.model.state_dict().items()}
-        seen[type(self.objective).__name__] = (state, torch.get_rng_state().clone(), batch["input_ids"].clone())
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+        with torch.no_grad():  # in training mode: two calls, two dropout masks
+            masked = [self.student.model(**inputs).logits for _ in range(2)]
+        seen[type(self.objective).__name__] = (state, rng, batch["input_ids"].clone(), *masked)
         raise Stop  # after recording the first step
 
     monkeypatch.setattr(DistillationModule, "training_step", spy)
-    narrow = [*TINY_RUN, "student.model.hidden_size=16", "student.model.intermediate_size=32", "logger=none"]
-    for method in ("kd", "tinybert"):  # tinybert draws W_e and W_h (16 -> 32) from the RNG
-        ctx = prepare_run(compose([*narrow, f"method={method}"], tmp_path / method))
+    narrow = [
+        *TINY_RUN,
+        "teacher.model.dropout=0.1",
+        "student.model.hidden_size=16",
+        "student.model.intermediate_size=32",
+    ]
+    for method in ("kd", "tinybert"):  # tinybert draws W_e and W_h (16 -> 32)
+        cfg = compose([*narrow, "logger=none", f"method={method}"], tmp_path)
+        cfg.paths.output_dir = str(tmp_path / method)  # one teacher cache, two run folders
         with pytest.raises(Stop):
-            distill(ctx, ctx.student, loggers=[])
-    assert any(isinstance(m, torch.nn.Linear) for m in ctx.objective.modules())
-    (kd_state, kd_rng, kd_ids), (mb_state, mb_rng, mb_ids) = seen["KDObjective"], seen["TinyBERTObjective"]
-    assert kd_state.keys() == mb_state.keys()
-    assert all(torch.equal(kd_state[k], mb_state[k]) for k in kd_state)
-    assert torch.equal(kd_rng, mb_rng) and torch.equal(kd_ids, mb_ids)
+            run_pipeline(cfg)
+    assert sorted(p.name for p in (tmp_path / "cache" / "teachers").glob("*/entry.json")) == ["entry.json"]
+    kd, tinybert = seen["KDObjective"], seen["TinyBERTObjective"]
+    assert kd[0].keys() == tinybert[0].keys()
+    assert all(torch.equal(kd[0][k], tinybert[0][k]) for k in kd[0])
+    assert torch.equal(kd[1], tinybert[1]) and torch.equal(kd[2], tinybert[2])
+    assert not torch.equal(kd[3], kd[4]), "dropout is on in the student"
+    assert torch.equal(kd[3], tinybert[3]) and torch.equal(kd[4], tinybert[4]), "the same dropout masks"
 
 
 def test_student_init_pretrained_vs_finetuned(tmp_path):

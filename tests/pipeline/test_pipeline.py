@@ -19,21 +19,26 @@ def key(cfg) -> str:
     return teacher_cache_key(cfg, build_datamodule(cfg).train_digest())
 
 
-def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path):
+def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path, monkeypatch):
+    from tests.helpers.clocks import layer_clock
+
     cfg = compose([*TINY_RUN, "method=distilbert", "student=half", "teacher.model.num_layers=4"], tmp_path)
-    results = run_pipeline(cfg)
+    with layer_clock(monkeypatch):  # every transformer layer's forward takes 1 ms
+        results = run_pipeline(cfg)
     out = tmp_path / "out"
     saved = record_at(out)
     assert saved == results
     assert saved.method == "distilbert" and saved.task == "demo" and saved.seed == 1 and saved.eval_split == "dev"
     assert saved.student.params < saved.teacher.params
-    assert saved.retention == pytest.approx(saved.student.metrics["acc"] / saved.teacher.metrics["acc"])
     assert saved.method_config["weights"] == {"kd": 0.5, "task": 0.5, "cos": 0.1}
     assert saved.student_init == "pretrained" and saved.stage.final and saved.stage.pipeline == "single"
     assert saved.teacher_entry == teacher_dir(cfg, build_datamodule(cfg).train_digest()).name
     assert saved.budget["steps_done"] == 4 and saved.budget["examples_seen"] == 64  # debug: 4 batches of 16
     assert "torch" in saved.versions and saved.hardware
-    assert results.student.latency_ms_median > 0
+    # Each side timed on its own model: 2 layers for the student, 4 for the teacher.
+    assert results.student.latency_ms_median == pytest.approx(2.0)
+    assert results.teacher.latency_ms_median == pytest.approx(4.0)
+    assert results.speedup == pytest.approx(2.0)
     model = AutoModelForSequenceClassification.from_pretrained(out / "student")
     tokenizer = AutoTokenizer.from_pretrained(out / "student")
     assert model.config.num_hidden_layers == 2
@@ -45,9 +50,12 @@ def test_tiny_end_to_end_writes_results_and_a_loadable_student(tmp_path):
 
     datamodule = build_datamodule(cfg, tokenizer)
     datamodule.setup("validate")
-    assert dev_metrics(model, datamodule.val_dataloader(), ("acc",), "check") == pytest.approx(saved.student.metrics)
+    student_acc = dev_metrics(model, datamodule.val_dataloader(), ("acc",), "check")
+    assert student_acc == pytest.approx(saved.student.metrics)
     teacher = AutoModelForSequenceClassification.from_pretrained(saved.teacher.path)
-    assert dev_metrics(teacher, datamodule.val_dataloader(), ("acc",), "check") == pytest.approx(saved.teacher.metrics)
+    teacher_acc = dev_metrics(teacher, datamodule.val_dataloader(), ("acc",), "check")
+    assert teacher_acc == pytest.approx(saved.teacher.metrics)
+    assert saved.retention == pytest.approx(student_acc["acc"] / teacher_acc["acc"])
     metrics_csv = next((out / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
     for column in ("train/loss", "train/loss_kd", "train/loss_task", "train/loss_cos", "val/acc", "teacher/acc"):
         assert column in metrics_csv.split(","), column
@@ -133,12 +141,44 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
         wandb.finish()
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
-    logged = b"".join(p.read_bytes() for p in runs[0].rglob("*.wandb"))
-    assert b"demo-tiny-tiny" in logged and b"KDObjective" in logged  # the group, and the resolved config
+    records = list(_wandb_records(next(runs[0].rglob("*.wandb"))))
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert run.run_group == "demo-tiny-tiny" and list(run.tags) == ["kd", "demo", "tiny", "tiny", "seed3"]
+    config = {
+        item.key: item.value_json
+        for r in records
+        if r.WhichOneof("record_type") == "config"
+        for item in r.config.update
+    }
+    assert "KDObjective" in config["method"] and json.loads(config["seed"]) == 3  # the resolved config
     assert (tmp_path / "out" / "results.json").is_file()
     # Every logger gets the resolved config.
     hparams = next((tmp_path / "out" / "csv").rglob("hparams.yaml")).read_text()
     assert "KDObjective" in hparams and "seed: 3" in hparams
+
+
+def _wandb_records(path):
+    """The protobuf records of an offline run's ``.wandb`` file: a 7-byte header, then 32 KiB
+    blocks of chunks, each with a 7-byte header (CRC32, length, kind: 1 whole record,
+    2 first, 3 middle, 4 last part)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, parts, block = path.read_bytes(), 7, b"", 32768
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
+        if kind == 0:  # the zero padding at the end of a block
+            pos += left
+            continue
+        parts += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(parts)
+            parts = b""
+            yield record
 
 
 def test_jobs_of_one_sweep_share_a_wandb_group_named_after_it(tmp_path, monkeypatch):
