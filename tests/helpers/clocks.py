@@ -1,8 +1,9 @@
 """Fake clocks for latency tests: time that passes only when a model does known work.
 
-The eval stage times a forward pass with ``time.perf_counter``; these clocks replace it (in
-:mod:`distill_zoo.pipeline.eval_stage` only) with a counter of milliseconds that the test
-advances from a model's forward, so a measured latency says exactly which calls were timed.
+The eval stages time forward passes and generation with ``time.perf_counter``; these clocks
+replace it (in :mod:`distill_zoo.pipeline.eval_stage` and :mod:`~distill_zoo.pipeline.lm_eval`
+only) with a counter of milliseconds that the test advances from a model's forward, so a
+measured latency says exactly which calls were timed.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ class FakeClock:
 
 
 def use_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
-    """Make the eval stage's latency timer read ``clock``."""
-    from distill_zoo.pipeline import eval_stage
+    """Make the eval stages' timers (forward latency, generation speed) read ``clock``."""
+    from distill_zoo.pipeline import eval_stage, lm_eval
 
-    monkeypatch.setattr(eval_stage, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    for module in (eval_stage, lm_eval):
+        monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=clock.perf_counter))
 
 
 @contextmanager

@@ -247,6 +247,8 @@ def test_vocabulary_check_trims_padding_and_rejects_mismatches():
     assert check_same_vocabulary(teacher, student, tokenizer, same) == len(tokenizer) == 30522
     with pytest.raises(ConfigError, match=r"student scores 30000 .* tokenizer has 30522 tokens"):
         check_same_vocabulary(teacher, tiny_lm("gpt2", vocab_size=30000), tokenizer, same)
+    with pytest.raises(ConfigError, match=r"student scores 30521 .* tokens 30521\.\.30521 cannot be predicted"):
+        check_same_vocabulary(teacher, tiny_lm("gpt2", vocab_size=30521), tokenizer, same)  # one short
     same.add_tokens(["<new-token>"])
     with pytest.raises(ConfigError, match="teacher's tokenizer has 30522 tokens and the student's 30523"):
         check_same_vocabulary(teacher, student, tokenizer, same)

@@ -35,6 +35,12 @@ def test_sampling_is_reproducible_from_its_seed_and_touches_no_other_stream(fami
     assert all(1 <= len(c) <= 6 and END not in c[:-1] for c in a)
     batched = complete_all(model, prompts.tolist(), settings, END, seed=1)
     assert batched[:2] == complete(model, prompts[:2], settings, END, seed=1), "batch i samples with seed + i"
+    assert batched[2:] == complete(model, prompts[2:], settings, END, seed=2), "batch i samples with seed + i"
+    twice = complete_all(model, [prompts[0].tolist()] * 4, settings, END, seed=1)
+    assert twice[:2] != twice[2:], "two batches of one prompt draw other samples"
+    model.eval()
+    complete(model, prompts, settings, END, seed=1)
+    assert not model.training, "a model in eval mode stays in eval mode"
 
 
 def test_greedy_completion_is_the_argmax_continuation():

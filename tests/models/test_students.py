@@ -122,6 +122,8 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
 
     torch.manual_seed(0)
     teacher = random_masked_lm(TOKENIZER, num_layers=4, hidden_size=32, num_heads=2, intermediate_size=64, dropout=0.0)
+    with torch.no_grad():  # a trained output bias: at init it is 0, as an uncopied one would be
+        teacher.cls.predictions.bias.normal_()
     student = distilbert_student(teacher, num_labels=2).eval()
     assert isinstance(student, DistilBertForMaskedLM) and student.config.n_layers == 2
     assert not any("token_type" in k for k in student.state_dict())
@@ -194,3 +196,10 @@ def test_per_layer_config_entries_follow_the_chosen_layers():
     assert teacher.config.layer_types == ["full_attention"] * 2 + ["sliding_attention"] * 2
     student = from_teacher_layers(teacher, num_labels=2, layers=[0, 3])
     assert student.config.layer_types == ["full_attention", "sliding_attention"]
+
+
+def test_a_loaded_classifier_takes_the_dropout_it_is_given(tmp_path):
+    tiny_bert().save_pretrained(tmp_path / "saved")  # saved without dropout
+    model = load_classifier(str(tmp_path / "saved"), 2, dropout=0.3)
+    assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0.3, 0.3)
+    assert load_classifier(str(tmp_path / "saved"), 2).config.hidden_dropout_prob == 0.0, "kept when not given"

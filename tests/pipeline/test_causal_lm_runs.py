@@ -3,6 +3,7 @@ by perplexity, agreement and generation speed; mismatched methods and data fail 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from distill_zoo.report import build_report
 from distill_zoo.report.metrics import score
 from distill_zoo.report.predictions import read_predictions
 from distill_zoo.report.tables import terminal_text
-from tests.conftest import record_at, run_job
+from tests.conftest import compose, record_at, run_job
 
 LINES = [f"review {i}: the film {i % 11} was {'good' if i % 3 else 'slow'} and the cast did well" for i in range(300)]
 
@@ -24,8 +25,8 @@ def lm_run(tmp_path):
     dev = tmp_path / "dev.tsv"
     dev.write_text("sentence\tlabel\nthe film 3 was a charming journey .\t1\na tender , slow film .\t0\n")
 
-    def run(*extra: str, where: Path | None = None):
-        overrides = [
+    def overrides(*extra: str) -> list[str]:
+        return [
             "teacher=tiny_causal",
             "student=half",
             "data=lm_corpus",
@@ -40,10 +41,40 @@ def lm_run(tmp_path):
             "eval.generation_new_tokens=4",
             *extra,
         ]
-        run_job(overrides, where or tmp_path)
+
+    def run(*extra: str, where: Path | None = None):
+        run_job(overrides(*extra), where or tmp_path)
         return record_at((where or tmp_path) / "out")
 
+    run.compose = lambda *extra: compose(overrides(*extra), tmp_path)  # type: ignore[attr-defined]
     return run
+
+
+def rescored(cfg, student_dir: Path) -> dict[str, float]:
+    """Held-out perplexities of the run's teacher (rebuilt: a random teacher comes from a fixed
+    seed) and saved student, and their top-1 agreement, one target token at a time."""
+    from transformers import AutoModelForCausalLM
+
+    from distill_zoo.pipeline.builders import build_datamodule, build_tokenizer
+    from distill_zoo.pipeline.context import pretrained_teacher
+    from tests.pipeline.test_lm_eval import scored_one_by_one
+
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup("fit")
+    batches = list(datamodule.heldout_dataloader())
+    models = {
+        "teacher": pretrained_teacher(cfg, 2).eval(),
+        "student": AutoModelForCausalLM.from_pretrained(student_dir),
+    }
+    scored = {role: scored_one_by_one(model, batches, len(tokenizer)) for role, model in models.items()}
+    counts = scored["teacher"][1]
+    same = sum(a == b for t, s in zip(scored["teacher"][2], scored["student"][2]) for a, b in zip(t, s))
+    return {
+        "teacher": math.exp(sum(scored["teacher"][0]) / sum(counts)),
+        "student": math.exp(sum(scored["student"][0]) / sum(counts)),
+        "agreement": same / sum(counts),
+    }
 
 
 GPT2 = ("teacher.model.family=gpt2", "teacher.model.num_kv_heads=null")
@@ -58,19 +89,30 @@ GPT2 = ("teacher.model.family=gpt2", "teacher.model.num_kv_heads=null")
         ("clm", {"train/loss_clm"}, "none", ()),
     ],
 )
-def test_every_objective_trains_and_is_scored_by_perplexity(lm_run, method, terms, signal, family):
+def test_every_objective_trains_and_is_scored_by_perplexity(
+    lm_run, tmp_path, monkeypatch, method, terms, signal, family
+):
     """On a tiny GPT-2 (learned positions) and a tiny Llama (rotary, grouped-query heads)."""
-    record = lm_run(f"method={method}", *family)
+    from tests.helpers.clocks import layer_clock
+
+    with layer_clock(monkeypatch):  # every transformer block takes 1 ms
+        record = lm_run(f"method={method}", *family)
     assert record.main_metric == "ppl_heldout" and record.task is None
     for side in (record.teacher, record.student):
         assert set(side.metrics) == {"ppl_heldout", "ppl_eval_text"}
         assert all(value > 1 for value in side.metrics.values())
         assert set(side.generation_tokens_per_s) == {"batch1", "batch8"}
     assert terms <= set(record.final_losses) and record.teacher_signal == signal
-    assert 0 <= record.agreement <= 1 and record.speedup > 0
-    assert record.retention == pytest.approx(
-        record.teacher.metrics["ppl_heldout"] / record.student.metrics["ppl_heldout"]
-    )
+    again = rescored(lm_run.compose(f"method={method}", *family), tmp_path / "out" / "student")
+    assert record.teacher.metrics["ppl_heldout"] == pytest.approx(again["teacher"], rel=1e-5)
+    assert record.student.metrics["ppl_heldout"] == pytest.approx(again["student"], rel=1e-5)
+    assert record.agreement == pytest.approx(again["agreement"])
+    assert record.retention == pytest.approx(again["teacher"] / again["student"], rel=1e-5)  # lower is better
+    # On a clock where a block takes 1 ms, each side's own forward latency and decoding speed:
+    # 4 teacher blocks, 2 student blocks.
+    assert record.teacher.latency_ms_median == pytest.approx(4.0)
+    assert record.student.latency_ms_median == pytest.approx(2.0)
+    assert record.speedup == pytest.approx(2.0)  # new tokens per second at batch 1, student over teacher
     assert record.student.params < record.teacher.params, "half the layers"
 
 
