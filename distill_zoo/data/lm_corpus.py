@@ -4,7 +4,8 @@ The corpus's lines are split once into training and held-out lines by a generato
 with ``split_seed`` (not the run seed), so every method and seed of a comparison trains on
 the same text and is scored on the same held-out text. Lines that contain a sentence of the
 extra eval text (``eval_text``, e.g. SST-2's dev sentences, which the movie-review corpus
-holds verbatim) are dropped from both, so that text is unseen too.
+holds, PTB-tokenised) are dropped from both, so that text is unseen too; sentence and
+line are compared by :func:`~distill_zoo.data.text.normalise_for_overlap`.
 
 Training lines are tokenised without special tokens, each followed by the end-of-text
 token, concatenated and cut into blocks of ``block_size`` tokens (the remainder is
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +37,7 @@ from distill_zoo.data.corpus import pad_rows, read_corpus_lines
 from distill_zoo.data.lm_prompts import SOURCES, Completer, PromptCollate, cached_completions, prompt_rows
 from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import get_task
+from distill_zoo.data.text import drop_lines_containing
 from distill_zoo.data.tsv import read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
 
@@ -157,8 +158,7 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         """Training and held-out lines (corpus order kept within each), without the extra eval text."""
         lines, extra = self.lines(), self.eval_sentences()
         if extra:
-            needles = [n for n in (_normalise(s) for s in extra) if n]
-            lines = [line for line in lines if not _contains_any(_normalise(line), needles)]
+            lines = drop_lines_containing(lines, extra)
         order = torch.randperm(len(lines), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
         heldout = set(order[: max(1, round(self.heldout_fraction * len(lines)))])
         split = {
@@ -310,13 +310,3 @@ class _Pad:
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
         ids, mask = pad_rows(rows, self.pad_id)
         return {"input_ids": ids, "attention_mask": mask, "loss_mask": mask.clone()}
-
-
-def _normalise(text: str) -> str:
-    """Lowercase words only: SST-2's sentences are lowercased and split around punctuation."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def _contains_any(text: str, needles: list[str]) -> bool:
-    padded = f" {text} "  # whole words only: "art" is not in "heart"
-    return any(f" {n} " in padded for n in needles)

@@ -96,7 +96,9 @@ class RunRecord:
             :meth:`comparable`, so seeds that read the teacher differently are never merged.
         timings: wall seconds of each stage (``prepare_s``, ``teacher_s``, ``distill_s``,
             ``eval_s``) and ``distill_samples_per_s`` (training examples per second of the
-            distill stage, caching the teacher's outputs included).
+            distill stage, caching the teacher's outputs included). A resumed run's
+            ``distill_s`` and ``wall_time_s`` add the training seconds of its earlier
+            processes up to the checkpoint it resumed from.
         comparable: everything but the seed that must match for two runs to be merged.
     """
 

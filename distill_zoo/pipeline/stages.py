@@ -38,6 +38,7 @@ from distill_zoo.pipeline.record import (
 from distill_zoo.pipeline.report import format_table, retention
 from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
 from distill_zoo.training import DistillationModule
+from distill_zoo.training.checkpoints import earlier_training_seconds
 
 #: Data options that say where things are, not what a run sees (left out of the record's ``data``).
 _DATA_LOCATION = ("_target_", "root", "num_workers", "cache_dir", "seed")
@@ -94,13 +95,16 @@ def run_pipeline(
         if gathered is not None:  # the models in memory hold shards: evaluate whole copies
             student, ctx.teacher_model = _load_student(ctx, student_dir), _reload_teacher(ctx)
         clock.lap("distill")
+        # examples_seen counts every process of a resumed run (it is in the checkpoint): so must the time.
+        clock.add_earlier("distill", earlier_training_seconds(trainer))
         clock.rate("distill_samples_per_s", progress["examples_seen"], "distill")
     else:
         student = _load_student(ctx, student_dir)
     if "eval" not in stages:
         return None
 
-    record, predictions = _record(ctx, student, progress, losses, teacher_signal, time.perf_counter() - started, clock)
+    wall = time.perf_counter() - started + clock.earlier_s
+    record, predictions = _record(ctx, student, progress, losses, teacher_signal, wall, clock)
     if predictions is not None:
         write_json(ctx.out_dir / PREDICTIONS, predictions)
     write_record(ctx.out_dir / "results.json", record)
@@ -117,16 +121,27 @@ def run_pipeline(
 
 
 class _StageClock:
-    """Wall seconds of each stage (``<stage>_s``) and training throughput, for the record and the terminal."""
+    """Wall seconds of each stage (``<stage>_s``) and training throughput, for the record and the terminal.
+
+    A resumed run's figures cover its earlier processes too (:meth:`add_earlier`), or its
+    throughput would divide every example it trained by the last process's time only.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        #: Seconds the run's earlier processes spent, as carried in the checkpoint it resumed from.
+        self.earlier_s = 0.0
         self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.seconds[f"{stage}_s"] = now - self._last
         self._last = now
+
+    def add_earlier(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` of ``stage`` spent by the run's earlier (killed or pre-empted) processes."""
+        self.seconds[f"{stage}_s"] = self.seconds.get(f"{stage}_s", 0.0) + seconds
+        self.earlier_s += seconds
 
     def rate(self, name: str, count: int, stage: str) -> None:
         elapsed = self.seconds.get(f"{stage}_s") or 0.0

@@ -6,9 +6,18 @@ what a bit-exact resume also needs:
 
 * :class:`RandomStreams` saves the global random streams (dropout, masking in the main
   process) and puts them back when training starts again;
+* Lightning's :class:`~lightning.pytorch.callbacks.Timer` saves the training seconds so
+  far, so a resumed run's time and throughput cover its earlier processes too
+  (:func:`earlier_training_seconds`);
 * :class:`SaveOnInterrupt` writes ``last.ckpt`` when SIGTERM (cluster pre-emption,
   SLURM's requeue signal) or Ctrl-C stops training; a numerical fault writes nothing,
   so the last good checkpoint stays.
+
+Every checkpoint is written at an optimiser-step boundary: after a batch whose end
+stepped the optimiser. Between two steps of ``accumulate_grad_batches > 1`` the
+accumulated gradient lives only in ``.grad``, which no checkpoint holds, and a batch
+cut short has drawn dropout masks it never applied; a resume from either state would
+drift from the uninterrupted run.
 
 Checkpoints are read with ``weights_only=True``: everything saved here is tensors and
 plain Python values.
@@ -25,6 +34,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from distill_zoo.errors import NumericalError
@@ -45,12 +55,47 @@ def checkpoint_callbacks(
     path = dirpath / LAST
     return [
         RandomStreams(),
+        Timer(),
         SaveOnInterrupt(path),
         PeriodicCheckpoint(path, every_n_epochs, every_n_minutes, every_n_steps),
     ]
 
 
-class PeriodicCheckpoint(L.Callback):
+def earlier_training_seconds(trainer: L.Trainer) -> float:
+    """Training seconds the earlier processes of a resumed run spent up to the checkpoint this
+    process resumed from (0 for a run that did not resume, or without checkpoints).
+
+    The time those processes trained after that checkpoint is lost with their work (this
+    process trained those batches again) and is not counted.
+    """
+    callbacks: list[L.Callback] = getattr(trainer, "callbacks", [])  # set at run time, not typed
+    timer = next((c for c in callbacks if isinstance(c, Timer)), None)
+    if timer is None:
+        return 0.0
+    start, end = timer.start_time(), timer.end_time()
+    own = 0.0 if start is None else (time.monotonic() if end is None else end) - start
+    return max(timer.time_elapsed() - own, 0.0)
+
+
+class StepBoundary(L.Callback):
+    """Knows whether training stands at an optimiser-step boundary (``at_boundary``): before the
+    first batch, or after a batch whose end stepped the optimiser (``global_step`` moved)."""
+
+    def __init__(self) -> None:
+        self.at_boundary = True
+        self._step_before = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.at_boundary = True
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._step_before, self.at_boundary = trainer.global_step, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self.at_boundary = trainer.global_step != self._step_before
+
+
+class PeriodicCheckpoint(StepBoundary):
     """Write ``path`` (one file, replaced each time) after every ``every_n_epochs`` epochs (0:
     never), every ``every_n_minutes`` of training and every ``every_n_steps`` optimiser steps
     (None: never), with ``Trainer.save_checkpoint``.
@@ -59,7 +104,8 @@ class PeriodicCheckpoint(L.Callback):
     with ``save_last`` write ``last.ckpt``, ``last-v1.ckpt``, ...: a run would hold several
     files and a resume would have to pick the newest. One callback with every trigger
     keeps a single file. The time trigger is rank 0's clock, broadcast, so every DDP rank
-    saves at the same step.
+    saves at the same step. With gradient accumulation a trigger that falls between two
+    optimiser steps (the clock) waits for the next step.
     """
 
     def __init__(
@@ -76,14 +122,19 @@ class PeriodicCheckpoint(L.Callback):
         ):
             if value is not None and value < 0:
                 raise ValueError(f"checkpoint.{name} must be >= 0 or null, got {value}")
+        super().__init__()
         self.path, self.every_n_epochs = path, every_n_epochs
         self.every_n_minutes, self.every_n_steps = every_n_minutes, every_n_steps
         self._last_save = time.monotonic()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
         self._last_save = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args)
+        if not self.at_boundary:  # the same on every rank: they step together
+            return
         step = trainer.global_step
         due = bool(self.every_n_steps and step % int(self.every_n_steps) == 0)
         if self.every_n_minutes:
@@ -93,7 +144,7 @@ class PeriodicCheckpoint(L.Callback):
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+        if self.at_boundary and self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self._save(trainer)
 
     def _save(self, trainer: L.Trainer) -> None:
@@ -182,15 +233,30 @@ def _as_tuples(value: Any) -> Any:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-class SaveOnInterrupt(L.Callback):
-    """Write ``path`` when SIGTERM or Ctrl-C stops training (Lightning raises
-    ``SIGTERMException`` at the end of the batch in progress, so the state is a batch end)."""
+class SaveOnInterrupt(StepBoundary):
+    """Write ``path`` when SIGTERM or Ctrl-C stops training at an optimiser-step boundary.
+
+    Lightning raises ``SIGTERMException`` at the end of the batch in progress; Ctrl-C
+    interrupts wherever it lands. Stopped between two steps (a partial gradient
+    accumulation, a batch cut short) it writes nothing and ``path`` keeps the last boundary:
+    the batches since are trained again on resume, exactly as the uninterrupted run did.
+    """
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)) or not trainer.training:
+            return
+        if not self.at_boundary:
+            if trainer.is_global_zero:
+                kept = f"{self.path} keeps the last one" if self.path.is_file() else "there is none yet"
+                print(
+                    f"[checkpoint] stopped between optimiser steps {trainer.global_step} and "
+                    f"{trainer.global_step + 1}; a checkpoint is only written at a step, {kept}; "
+                    "rerun the same command to resume"
+                )
             return
         save_if_finite(trainer, self.path)
         if trainer.is_global_zero:

@@ -7,6 +7,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from distill_zoo.data.lm_corpus import LMCorpusDataModule
+from distill_zoo.data.text import normalise_for_overlap
 from distill_zoo.errors import ConfigError, DataError
 from distill_zoo.models import resolve_pretrained
 
@@ -94,3 +95,26 @@ def test_too_little_text_for_one_block_names_the_fix(tmp_path, tokenizer):
     datamodule = corpus(tmp_path, tokenizer, LINES[:3], block_size=512)
     with pytest.raises(DataError, match="fewer than one block of data.block_size=512; lower data.block_size"):
         datamodule.setup()
+
+
+def test_no_sst2_dev_sentence_survives_in_the_movie_review_corpus(tmp_path, tokenizer, shared_data):
+    # SST-2 is PTB-tokenised ("wo n't", "ca n't", "can not"); the corpus is the raw text.
+    datamodule = LMCorpusDataModule(
+        path=str(shared_data / "corpus" / "rt_snippets.txt"),
+        eval_text=str(shared_data / "glue" / "sst2" / "dev.tsv"),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    sentences = datamodule.eval_sentences()
+    split = datamodule.split_lines()
+    kept = split["train"] + split["heldout"]
+    assert len(sentences) == 872
+    for line in (
+        "You won't like Roger, but you will quickly recognize him. And that's a big part of why we go to the movies.",
+        "It can't decide if it wants to be a mystery/thriller, a romance or a comedy.",
+        "It cannot be enjoyed, even on the level that one enjoys a bad slasher flick, "
+        "primarily because it is dull. Yes, dull.",
+    ):
+        assert line in datamodule.lines() and line not in kept
+    corpus_text = "\n".join(f" {normalise_for_overlap(line)} " for line in kept)
+    found = [s for s in sentences if f" {normalise_for_overlap(s)} " in corpus_text]
+    assert not found, f"{len(found)} SST-2 dev sentences stay in the corpus, e.g. {found[:3]}"

@@ -181,21 +181,29 @@ def test_on_policy_data_needs_a_method_that_reads_the_teacher(lm_run):
 
 def test_the_report_compares_perplexities_with_an_interval_over_held_out_blocks(lm_run, tmp_path):
     """Runs save per-block NLLs; the report recomputes each student's perplexity from them and
-    gives the distilled row a paired interval against the clm control, lower being better."""
-    records = {m: lm_run(f"method={m}", where=tmp_path / m.replace("/", "_")) for m in ("clm", "lm_kd_by/fkl")}
-    predictions = read_predictions(tmp_path / "clm" / "out")
+    gives the distilled row a paired interval against the clm control over two seeds, lower
+    being better; one seed alone gets no interval."""
+    records = {
+        (m, seed): lm_run(f"method={m}", f"seed={seed}", where=tmp_path / "sweep" / f"{m.replace('/', '_')}_{seed}")
+        for m in ("clm", "lm_kd_by/fkl")
+        for seed in (1, 2)
+    }
+    predictions = read_predictions(tmp_path / "sweep" / "clm_1" / "out")
     assert predictions is not None and predictions.split == "heldout" and (predictions.labels > 0).all()
     for role in ("teacher", "student"):
-        recorded = getattr(records["clm"], role).metrics["ppl_heldout"]
+        recorded = getattr(records["clm", 1], role).metrics["ppl_heldout"]
         assert score("ppl_heldout", predictions.labels, getattr(predictions, role)) == pytest.approx(recorded, rel=1e-9)
-    report = build_report([tmp_path], baseline="clm", replicates=200)
+    report = build_report([tmp_path / "sweep"], baseline="clm", replicates=200)
     (row,) = [r for r in report.rows if r.method == "lm_kd_fkl"]
     assert row.metric == "ppl_heldout" and not row.notes
-    student_ppl = {m: r.student.metrics["ppl_heldout"] for m, r in records.items()}
-    assert row.delta == pytest.approx(student_ppl["lm_kd_by/fkl"] - student_ppl["clm"])
-    assert row.ci_low is not None and row.ci_low < row.ci_high
+    ppl = {key: r.student.metrics["ppl_heldout"] for key, r in records.items()}
+    assert row.delta == pytest.approx(sum(ppl["lm_kd_by/fkl", s] - ppl["clm", s] for s in (1, 2)) / 2)
+    assert row.ci_low is not None and row.ci_high is not None and row.ci_low < row.delta < row.ci_high
     assert "Lower is better for ppl_heldout" in terminal_text(report)
     assert row.task == "corpus:corpus.txt", "the corpus by its file name, not this machine's path"
+    single = build_report([tmp_path / "sweep" / "clm_1", tmp_path / "sweep" / "lm_kd_by_fkl_1"], baseline="clm")
+    (alone,) = [r for r in single.rows if r.method == "lm_kd_fkl"]
+    assert alone.ci_low is None and alone.ci_high is None, "one seed gives no interval"
 
 
 def test_an_encoder_method_with_a_causal_teacher_fails_before_training(lm_run, tmp_path):

@@ -61,7 +61,8 @@ def _outcome(run_dir: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
-    common = [*RESUMABLE, f"paths.cache_dir={tmp_path / 'cache'}"]
+    # Dropout on (the student copies the teacher's config): without the random streams a resume would drift.
+    common = [*RESUMABLE, "teacher.model.dropout=0.1", f"paths.cache_dir={tmp_path / 'cache'}"]
     whole = run_cli(*common, f"hydra.run.dir={tmp_path / 'whole'}")
     assert whole.returncode == 0, whole.stderr[-3000:]
 
@@ -104,7 +105,11 @@ def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_exits_non_zero(tmp_path, stop,
     assert proc.wait(timeout=120) == exit_code
     out = (tmp_path / "log").read_text()
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    assert f"[checkpoint] stopped at step {saved}" in out
+    if stop == signal.SIGINT and "[checkpoint] stopped between optimiser steps" in out:
+        # Ctrl-C landed inside a batch: nothing is written there, the periodic checkpoint stays.
+        assert "last.ckpt keeps the last one" in out
+    else:  # SIGTERM stops at a batch end, an optimiser step here
+        assert f"[checkpoint] stopped at step {saved}" in out
     assert not (run_dir / "results.json").exists()
 
 
