@@ -3,7 +3,7 @@
 ``results.json`` is a :class:`RunRecord` serialised with :func:`dataclasses.asdict`.
 It says exactly what produced the numbers (teacher cache entry, student init, budget,
 stage of which pipeline, package versions, git commit), so that a summary can refuse
-to merge runs that differ in anything but the seed.
+to merge runs that differ in anything but the seed, and say which code and machine made each.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class RunRecord:
             distill stage, caching the teacher's outputs included). A resumed run's
             ``distill_s`` and ``wall_time_s`` add the training seconds of its earlier
             processes up to the checkpoint it resumed from.
-        comparable: everything but the seed that must match for two runs to be merged.
+        comparable: everything but the seed and the provenance (``versions``, ``git_commit``,
+            ``hardware``) that must match for two runs to be merged.
     """
 
     task: str | None
@@ -140,6 +141,13 @@ class RunRecord:
 
         A model handed on by an earlier chain stage (``previous``) lives in that seed's
         own folder: its path is left out, the stage it came from is in ``stage``.
+
+        Provenance (``git_commit``, ``versions``, ``hardware``) is left out on purpose: seeds
+        of one configuration run at another commit, with another library release or on
+        another machine still measure that configuration, and splitting them would leave
+        rows of one or two seeds labelled by a commit hash. The report merges them and
+        names the difference in a note, or refuses with ``--strict``
+        (``distill_zoo.report.provenance``).
         """
         config = dict(self.config)
         return {

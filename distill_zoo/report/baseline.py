@@ -4,7 +4,9 @@ A row's baseline is the row of the ``--baseline`` method (``none`` by default: t
 student fine-tuned without a teacher) whose comparable signature equals the row's in
 everything but the method fields (:data:`METHOD_FIELDS`): same task, teacher, student and
 its initialisation, budget, trainer options, data, optimiser and pipeline stage. A chain's
-final stage therefore only finds a baseline run in the same chain.
+final stage therefore only finds a baseline run in the same chain. Provenance need not
+match: a delta that pairs runs of another commit, library version or machine gets a note
+naming it (:func:`distill_zoo.report.provenance.pair_notes`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from distill_zoo.pipeline.record import differences
 from distill_zoo.report.bootstrap import BOOTSTRAP_SEED, paired_ci
 from distill_zoo.report.metrics import METRICS, score
 from distill_zoo.report.predictions import DevPredictions, read_predictions
+from distill_zoo.report.provenance import pair_notes
 from distill_zoo.report.rows import Row, signature_key
 
 #: The parts of a comparable signature that make the method; everything else must match the baseline's.
@@ -42,7 +45,8 @@ def compare_to_baseline(
     rows: list[Row], baseline: str = "none", replicates: int = 1000, seed: int = BOOTSTRAP_SEED
 ) -> None:
     """Fill in ``delta``, ``ci_low``, ``ci_high`` and ``is_baseline`` of every row, with a
-    note where a row has no baseline, shares only some seeds with it, or has no CI.
+    note where a row has no baseline, shares only some seeds with it, pairs runs of
+    another provenance with it, or has no CI.
 
     Runs are paired by seed, never by their place in a row's list. One shared seed gives
     no CI (nothing measures the seed noise); ``replicates=0`` skips every CI.
@@ -75,6 +79,10 @@ def compare_to_baseline(
             single = "; one seed gives no CI" if len(shared) == 1 and replicates > 0 else ""
             row.notes.append(f"delta over the seeds both have: {shared}{single}")
         row.delta = statistics.fmean(row.scores[s] - base.scores[s] for s in shared)
+        records = [{run.record.seed: run.record for run in r.runs} for r in (row, base)]
+        paired = pair_notes(row.label, [records[0][s] for s in shared], base.label, [records[1][s] for s in shared])
+        row.notes += paired
+        row.provenance += paired
         if replicates > 0 and len(shared) > 1:
             interval = _interval(row, base, shared, replicates, seed, cache)
             if interval is not None:

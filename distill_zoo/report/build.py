@@ -42,17 +42,21 @@ def build_report(
     metric: str | None = None,
     replicates: int = 1000,
     seed: int = BOOTSTRAP_SEED,
+    strict: bool = False,
 ) -> Report:
     """The report of every ``results.json`` under ``dirs`` (runs, sweeps, chains, ``outputs/``).
 
     Raises :class:`ConfigError` for a folder that does not exist or a seed counted twice
-    in one configuration.
+    in one configuration, and with ``strict`` for a row that merges seeds, or a delta
+    that pairs runs, of different provenance (:mod:`distill_zoo.report.provenance`).
     """
     roots = _roots(dirs)
     found = collect_results(*roots)
     rows = build_rows([Run(r, Path(d)) for r, d in zip(found.records, found.run_dirs)], metric)
     compare_to_baseline(rows, baseline, replicates, seed)
     rows.sort(key=lambda r: (r.task, not r.is_baseline, r.label))
+    if strict:
+        _refuse_mixed_provenance(rows)
     warnings = [
         f"{task} rows distil from different teachers {entries}: not one comparison"
         for task, entries in teacher_mismatches(
@@ -60,6 +64,19 @@ def build_report(
         ).items()
     ]
     return Report(rows, find_failed_jobs(*roots), found.unreadable, warnings, baseline, metric, replicates)
+
+
+def _refuse_mixed_provenance(rows: list[Row]) -> None:
+    """Raise :class:`ConfigError` naming every row, field and value where runs of different
+    provenance are merged or paired (``--strict``)."""
+    mixed = [f"- {row.task} / {row.label}: {note}" for row in rows for note in row.provenance]
+    if mixed:
+        raise ConfigError(
+            "--strict: these rows merge or pair runs of different code, library versions or hardware:\n"
+            + "\n".join(mixed)
+            + "\nrerun the odd seeds at one commit, with the same versions and hardware, "
+            "or drop --strict to merge them with these notes; no report written"
+        )
 
 
 def _roots(dirs: list[str | Path]) -> list[Path]:

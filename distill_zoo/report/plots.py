@@ -3,7 +3,8 @@
 ``scores.png``: per task, each row's mean with its seed std as an error bar, every seed's
 score as a dot, the teacher's score as a horizontal line, the baseline in its own colour.
 ``pareto.png``: per task, quality against cost (student batch-1 latency or parameters),
-one labelled point per row, the Pareto front (no other row is both better and cheaper)
+one labelled point per row, the Pareto front (no other row is both better and cheaper;
+better is lower for the metrics of :data:`~distill_zoo.pipeline.report.LOWER_IS_BETTER`)
 as a line, and the teacher as a star.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from distill_zoo.pipeline.report import LOWER_IS_BETTER
 from distill_zoo.report.rows import Row
 
 COLOR, BASELINE_COLOR, TEACHER_COLOR = "tab:blue", "tab:orange", "tab:gray"
@@ -95,15 +97,18 @@ def scores_figure(rows: list[Row]) -> Figure:
     return fig
 
 
-def pareto_front(costs: list[float], qualities: list[float]) -> list[int]:
-    """Indices of the points no other point beats (lower or equal cost and higher
-    quality, or equal quality and lower cost), by increasing cost."""
-    order = sorted(range(len(costs)), key=lambda i: (costs[i], -qualities[i]))
+def pareto_front(costs: list[float], qualities: list[float], *, higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats (lower or equal cost and better
+    quality, or equal quality and lower cost), by increasing cost.
+
+    Better quality is higher when ``higher_is_better``, else lower (a perplexity)."""
+    gains = [q if higher_is_better else -q for q in qualities]
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], -gains[i]))
     front, best = [], -np.inf
     for i in order:
-        if qualities[i] > best:
+        if gains[i] > best:
             front.append(i)
-            best = qualities[i]
+            best = gains[i]
     return front
 
 
@@ -128,7 +133,8 @@ def pareto_figure(rows: list[Row], x: str = "latency") -> Figure:
             )
         for row, cost, quality in zip(placed, costs, qualities):
             ax.annotate(_wrap(row.label), (cost, quality), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        front = pareto_front(costs, qualities)
+        higher_is_better = task_rows[0].metric not in LOWER_IS_BETTER
+        front = pareto_front(costs, qualities, higher_is_better=higher_is_better)
         if front:
             ax.plot(
                 [costs[i] for i in front],
@@ -155,7 +161,8 @@ def pareto_figure(rows: list[Row], x: str = "latency") -> Figure:
             ax.text(0.5, 0.5, f"no {x} recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(task)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"dev {task_rows[0].metric} (mean over seeds)")
+        direction = "" if higher_is_better else "lower is better; "
+        ax.set_ylabel(f"dev {task_rows[0].metric} ({direction}mean over seeds)")
         ax.grid(alpha=0.3)
         _legend(ax)
     if not tasks:

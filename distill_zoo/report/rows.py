@@ -1,7 +1,9 @@
 """One table row per (task, method configuration): the runs of its seeds, aggregated.
 
 Runs share a row only when their full :meth:`RunRecord.comparable` signatures are equal,
-i.e. they differ in nothing but the seed; runs that differ in anything else get rows of
+i.e. they differ in nothing but the seed and their provenance (commit, library versions,
+hardware: a difference there is merged with a note naming it, see
+:mod:`distill_zoo.report.provenance`); runs that differ in anything else get rows of
 their own, labelled by what differs. Only the final stage of each pipeline is compared.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline.record import RunRecord, differences
 from distill_zoo.pipeline.report import retention
+from distill_zoo.report.provenance import seed_notes
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,11 @@ class Row:
         method / label: the method option, and the row's name in the table (the option plus
             what sets it apart from other rows of that option, see :func:`label_rows`).
         stage: ``run`` for a single run, ``<pipeline>/<stage>`` for a chain's final stage.
-        signature: the seeds' shared :meth:`RunRecord.comparable`.
+        runs / signature: the runs of the row's seeds and their shared
+            :meth:`RunRecord.comparable` (empty in a row read back from a ``summary.csv``,
+            :func:`distill_zoo.report.summary_csv.read_summary_csv`).
         scores: the student's ``metric`` by seed.
+        seeds: the seeds of its runs, ascending (a seed without ``metric`` has no score).
         teacher / retention: the teacher's dev score; student / teacher per seed.
         latency_ms / speedup: student batch-1 CPU latency (median); teacher / student latency.
         agreement: share of dev examples where student and teacher predict one class
@@ -50,6 +56,9 @@ class Row:
         losses: the final value of each logged loss term, ``loss`` (total) and ``loss_<term>``.
         test_mean / test_teacher: the student's and teacher's ``metric`` on the extra test file.
         steps: the distinct optimiser step counts of the seeds (more than one: unequal budgets).
+        notes: what a reader must know to trust the row's numbers (printed under the table).
+        provenance: the notes that name a provenance field in which the runs this row merges
+            (its seeds) or pairs (its delta's baseline runs) differ; ``--strict`` refuses them.
     """
 
     task: str
@@ -60,6 +69,7 @@ class Row:
     runs: list[Run] = field(repr=False)
     signature: dict[str, Any] = field(repr=False)
     scores: dict[int, float]
+    seeds: list[int]
     mean: float | None
     std: float | None
     teacher: float | None
@@ -83,14 +93,11 @@ class Row:
     ci_low: float | None = None
     ci_high: float | None = None
     notes: list[str] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
-        return len(self.runs)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted(run.record.seed for run in self.runs)
+        return len(self.seeds)
 
 
 def signature_key(signature: dict[str, Any]) -> str:
@@ -130,11 +137,12 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
     metric = (metric or first.main_metric) if first.task else first.main_metric
     scored = [r for r in records if metric is not None and metric in r.student.metrics]
     scores = {r.seed: r.student.metrics[metric] for r in scored if metric is not None}
-    notes = _test_notes([r.test for r in records if r.test], len(records))
+    mixed = seed_notes(records)
+    notes = mixed + _test_notes([r.test for r in records if r.test], len(records))
     if metric is not None and len(scored) < len(records):
         missing = sorted(set(seeds) - set(scores))
         notes.insert(
-            0,
+            len(mixed),
             f"no {metric!r} in the results of seed(s) {missing} "
             f"(they report {', '.join(sorted(records[seeds.index(missing[0])].student.metrics))})",
         )
@@ -150,6 +158,7 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
         runs=runs,
         signature=first.comparable(),
         scores=scores,
+        seeds=seeds,
         mean=statistics.fmean(values) if values else None,
         std=(statistics.stdev(values) if len(values) > 1 else 0.0) if values else None,
         teacher=_mean(r.teacher.metrics.get(metric) for r in records) if metric else None,
@@ -169,6 +178,7 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
         teacher_entry=first.teacher_entry,
         student_init=first.student_init,
         notes=notes,
+        provenance=mixed,
     )
 
 

@@ -82,7 +82,7 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path, capsys):
 
 def test_pareto_front_keeps_the_points_nothing_beats():
     costs, quality = [5.0, 1.0, 3.0, 2.0, 4.0, 1.0], [0.9, 0.5, 0.8, 0.8, 0.7, 0.4]
-    assert pareto_front(costs, quality) == [1, 3, 0]
+    assert pareto_front(costs, quality, higher_is_better=True) == [1, 3, 0]
 
 
 def test_one_panel_per_task(tmp_path):
