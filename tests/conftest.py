@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist each worker gets its share of the cores (children such as run.py inherit
+# it): N workers each spinning up all the cores' threads run several times slower than one.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+    os.environ.setdefault("MKL_NUM_THREADS", str(_share))
+
+import torch  # noqa: E402  (after the thread settings above)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -63,6 +71,18 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "glue").is_dir():
         pytest.fail(f"the shared GLUE data is missing at {SHARED_DATA}; set DISTILL_ZOO_DATA")
     return SHARED_DATA
+
+
+#: Session fixtures built on the one tiny sweep: every test that reads them runs on the worker that made it.
+SWEEP_FIXTURES = frozenset({"tiny_sweep", "real_sweep", "finished_run", "exports"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``--dist loadgroup``: the sweep's readers together, otherwise one group a file."""
+    for item in items:
+        uses_sweep = SWEEP_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("tiny_sweep" if uses_sweep else item.nodeid.split("::")[0]))
 
 
 def base_overrides(tmp: Path) -> list[str]:
