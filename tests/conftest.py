@@ -6,8 +6,10 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 # Under pytest-xdist each worker gets its share of the cores (children such as run.py inherit
 # it): N workers each spinning up all the cores' threads run several times slower than one.
@@ -73,16 +75,49 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-#: Session fixtures built on the one tiny sweep: every test that reads them runs on the worker that made it.
+#: Session fixtures built on the one tiny sweep, and the files whose tests read them: under
+#: pytest-xdist those files run on one worker, so the sweep is made once.
 SWEEP_FIXTURES = frozenset({"tiny_sweep", "real_sweep", "finished_run", "exports"})
+SWEEP_FILES = frozenset(
+    {
+        "tests/export/test_card.py",
+        "tests/export/test_formats.py",
+        "tests/export/test_refusals.py",
+        "tests/pipeline/test_cli.py",
+        "tests/pipeline/test_robust_runs.py",
+        "tests/report/test_notebook.py",
+        "tests/report/test_real_sweep.py",
+        "tests/report/test_summary_csv.py",
+    }
+)
 
 
-@pytest.hookimpl(tryfirst=True)
+class _SweepFilesTogether(LoadFileScheduling):
+    """xdist's file scheduling (a file's tests on one worker), the sweep's readers as one file."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return "tiny_sweep" if path in SWEEP_FILES else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling:
+    return _SweepFilesTogether(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``--dist loadgroup``: the sweep's readers together, otherwise one group a file."""
-    for item in items:
-        uses_sweep = SWEEP_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        item.add_marker(pytest.mark.xdist_group("tiny_sweep" if uses_sweep else item.nodeid.split("::")[0]))
+    """Refuse a test that reads the sweep from a file the scheduler does not know (it would make its own)."""
+    strays = sorted(
+        {
+            item.nodeid.split("::", 1)[0]
+            for item in items
+            if SWEEP_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            and item.nodeid.split("::", 1)[0] not in SWEEP_FILES
+        }
+    )
+    if strays:
+        raise pytest.UsageError(
+            f"add {', '.join(strays)} to SWEEP_FILES in tests/conftest.py (they read the tiny sweep)"
+        )
 
 
 def base_overrides(tmp: Path) -> list[str]:
