@@ -105,8 +105,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileSche
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse a test that reads the sweep from a file the scheduler does not know (it would make its
-    own sweep); then order the files for the scheduler, those with real-model runs first."""
+    """Refuse a test that reads the sweep from a file the scheduler does not know (it would make its own)."""
     strays = sorted(
         {
             item.nodeid.split("::", 1)[0]
@@ -119,10 +118,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(
             f"add {', '.join(strays)} to SWEEP_FILES in tests/conftest.py (they read the tiny sweep)"
         )
-    # Files with real-model runs first: xdist hands out files in this order, and the longest
-    # ones started last would leave one worker running them alone at the end.
-    slow_files = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
 
 
 def base_overrides(tmp: Path) -> list[str]:
