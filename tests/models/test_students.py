@@ -10,6 +10,7 @@ from distill_zoo.models import encoder_dims, load_classifier, select_layers
 from distill_zoo.models.dims import transformer_layers
 from distill_zoo.models.students import from_config, from_teacher_layers
 from tests.conftest import tiny_bert
+from tests.helpers.distilbert import copy_and_bert_logits
 
 
 def test_distilbert_layer_rule():
@@ -118,7 +119,7 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
 
     from distill_zoo.models import random_masked_lm
     from distill_zoo.models.students import distilbert_student
-    from tests.conftest import TOKENIZER, padded_batch
+    from tests.conftest import TOKENIZER
 
     torch.manual_seed(0)
     teacher = random_masked_lm(TOKENIZER, num_layers=4, hidden_size=32, num_heads=2, intermediate_size=64, dropout=0.0)
@@ -132,18 +133,8 @@ def test_distilbert_student_from_a_bert_masked_lm_matches_the_layer_selected_ber
         teacher.state_dict()["bert.encoder.layer.3.intermediate.dense.weight"],
     )
     # With token types all 0, the DistilBERT copy computes what the layer-selected BERT computes.
-    bert_copy = from_teacher_layers(teacher, num_labels=2).eval()
-    batch = padded_batch()
-    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    with torch.no_grad():
-        expected = bert_copy(**inputs, token_type_ids=torch.zeros_like(batch["input_ids"])).logits
-        # BERT adds token-type embedding 0 to every position; fold it in to compare exactly.
-        student.distilbert.embeddings.position_embeddings.weight += (
-            teacher.bert.embeddings.token_type_embeddings.weight[0]
-        )
-        got = student(**inputs).logits
-    real = batch["attention_mask"].bool()
-    torch.testing.assert_close(got[real], expected[real], rtol=1e-4, atol=1e-4)
+    got, expected, _ = copy_and_bert_logits(teacher)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_a_previous_student_with_another_label_count_gets_a_fresh_head(tmp_path):
