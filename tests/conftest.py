@@ -84,7 +84,6 @@ SWEEP_FILES = frozenset(
         "tests/export/test_formats.py",
         "tests/export/test_refusals.py",
         "tests/pipeline/test_cli.py",
-        "tests/pipeline/test_robust_runs.py",
         "tests/report/test_notebook.py",
         "tests/report/test_real_sweep.py",
         "tests/report/test_summary_csv.py",
@@ -92,14 +91,44 @@ SWEEP_FILES = frozenset(
 )
 
 
+#: Files that load the packaged SmolLM2 (~30 s to de-quantise, then kept per process): one
+#: worker runs them all, so it is loaded once.
+SMOLLM2_FILES = frozenset({"tests/models/test_causal_lm.py", "tests/pipeline/test_smollm2.py"})
+
+#: The longest scopes, longest first (``--durations`` on two workers): xdist hands them out
+#: before the rest, so no worker is left running a long one alone at the end.
+LONGEST_SCOPES = (
+    "tests/pipeline/test_real_sst2.py",
+    "smollm2",
+    "tiny_sweep",
+    "tests/pipeline/test_robust_runs.py",
+    "tests/pipeline/test_real_general.py",
+    "tests/bench/test_bench.py",
+)
+
+
 class _SweepFilesTogether(LoadFileScheduling):
-    """xdist's file scheduling (a file's tests on one worker), the sweep's readers as one file."""
+    """xdist's file scheduling (a file's tests on one worker), the sweep's readers as one file,
+    SmolLM2's as another, the longest scopes handed out first."""
+
+    _ordered = False
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
-        return "tiny_sweep" if path in SWEEP_FILES else path
+        if path in SWEEP_FILES:
+            return "tiny_sweep"
+        return "smollm2" if path in SMOLLM2_FILES else path
+
+    def _assign_work_unit(self, node: Any) -> None:
+        if not self._ordered:  # the work queue is complete at the first assignment
+            self._ordered = True
+            first = [scope for scope in LONGEST_SCOPES if scope in self.workqueue]
+            for scope in reversed(first):
+                self.workqueue.move_to_end(scope, last=False)
+        super()._assign_work_unit(node)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist still runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling:
     return _SweepFilesTogether(config, log)
 
@@ -200,7 +229,7 @@ def tiny_sweep(tmp_path_factory) -> Sweep:
     """One real multirun made once per session through ``run.py -m``: the compare_methods
     preset at test size, 3 methods x 2 seeds, one cached teacher. The CLI, report and export
     tests read it; none may change what it wrote (they add runs beside ``sweep/`` or copy a job)."""
-    from tests.pipeline.test_cli import run_cli
+    from tests.helpers.cli import run_cli
 
     root = tmp_path_factory.mktemp("tiny_sweep")
     runs, cache = root / "runs", root / "cache"

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, SWEPT_METHODS, SWEPT_SEEDS, TINY_RUN
-
-
-def run_cli(*args: str, cwd=ROOT, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+from tests.conftest import SWEPT_METHODS, SWEPT_SEEDS, TINY_RUN
+from tests.helpers.cli import run_cli
 
 
 def test_help_lists_the_config_groups():

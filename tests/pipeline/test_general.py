@@ -74,7 +74,7 @@ def test_minilm_general_run_on_a_corpus(tmp_path):
 
 def test_general_run_through_run_py_exits_zero(tmp_path):
     """run.py used to raise KeyError('retention') after every general run (and fail its multirun job)."""
-    from tests.pipeline.test_cli import run_cli
+    from tests.helpers.cli import run_cli
 
     proc = run_cli(
         *GENERAL,

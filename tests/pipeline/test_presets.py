@@ -98,11 +98,11 @@ def test_hyperparameter_sweeps_vary_one_knob_over_seeds(tmp_path, preset):
 
 
 @pytest.mark.slow
-def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path):
+def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path, monkeypatch, capsys):
     import optuna
 
     from tests.conftest import TINY_RUN
-    from tests.pipeline.test_cli import run_cli
+    from tests.helpers.cli import cli_in_process
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     args = [
@@ -117,9 +117,10 @@ def test_an_optuna_study_optimises_the_dev_score_and_resumes(tmp_path):
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         f"paths.cache_dir={tmp_path / 'cache'}",
     ]
-    first = run_cli(*args)
+    first = cli_in_process(args, monkeypatch, capsys)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = run_cli(*args[:-2], f"hydra.sweep.dir={tmp_path / 'sweep2'}", f"paths.cache_dir={tmp_path / 'cache'}")
+    again = [*args[:-2], f"hydra.sweep.dir={tmp_path / 'sweep2'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    second = cli_in_process(again, monkeypatch, capsys)
     assert second.returncode == 0, second.stderr[-3000:]
     study = optuna.load_study(study_name="distilbert_demo_half", storage=storage)
     trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

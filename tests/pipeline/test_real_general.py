@@ -14,12 +14,12 @@ def test_minilm_general_then_sst2_with_the_packaged_teacher(tmp_path, shared_dat
             "experiment=minilm_general_task",
             f"corpus.path={shared_data / 'corpus' / 'rt_snippets.txt'}",
             "corpus.max_length=32",
-            "corpus.batch_size=16",
-            "corpus.max_lines=1000",  # about 50 steps of 16 blocks
+            "corpus.batch_size=8",
+            "corpus.max_lines=800",  # about 80 steps of 8 blocks
             "general_epochs=1",
             "data=sst2",
             f"data.root={shared_data}",
-            "data.max_train_samples=256",
+            "data.max_train_samples=128",
             "data.max_eval_samples=64",
             "data.max_length=32",
             "teacher.finetune.max_epochs=1",

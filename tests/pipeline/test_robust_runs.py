@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline.rundir import claim_run_dir
 from tests.conftest import ROOT, TINY_RUN
-from tests.pipeline.test_cli import run_cli
+from tests.helpers.cli import cli_in_process, run_cli
 
 #: Tiny models on 200 demo examples, 2 epochs of 25 steps, a checkpoint every 5 steps.
 RESUMABLE = [
@@ -60,10 +60,13 @@ def _outcome(run_dir: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
+def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
     # Dropout on (the student copies the teacher's config): without the random streams a resume would drift.
+    # The uninterrupted run and the resume run in this process, the killed one in a child: the
+    # child's first steps must equal this process's too, so the match also shows that a fresh
+    # process with the same command and seed makes the same run.
     common = [*RESUMABLE, "teacher.model.dropout=0.1", f"paths.cache_dir={tmp_path / 'cache'}"]
-    whole = run_cli(*common, f"hydra.run.dir={tmp_path / 'whole'}")
+    whole = cli_in_process([*common, f"hydra.run.dir={tmp_path / 'whole'}"], monkeypatch, capsys)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     run_dir = tmp_path / "killed"
@@ -77,7 +80,7 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert 0 < step < 50
     _unfinished_run_is_kept_for_its_own_config(run_dir, [*common, f"paths.output_dir={run_dir}"])
 
-    again = run_cli(*common, f"hydra.run.dir={run_dir}")
+    again = cli_in_process([*common, f"hydra.run.dir={run_dir}"], monkeypatch, capsys)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming from {run_dir / 'checkpoints' / 'last.ckpt'}, step {step}" in again.stdout
     metrics, losses, weights = _outcome(run_dir)
@@ -86,13 +89,6 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert weights.keys() == want_weights.keys()
     assert all(torch.equal(weights[k], want_weights[k]) for k in weights), "resumed weights differ"
     assert not (run_dir / "checkpoints").exists(), "a finished run drops its checkpoint"
-
-    # Determinism: the same command and seed in a fresh folder gives the same run, bit for bit.
-    twin = run_cli(*common, f"hydra.run.dir={tmp_path / 'twin'}")
-    assert twin.returncode == 0
-    twin_metrics, twin_losses, twin_weights = _outcome(tmp_path / "twin")
-    assert (twin_metrics, twin_losses) == (want_metrics, want_losses)
-    assert all(torch.equal(twin_weights[k], want_weights[k]) for k in want_weights)
 
 
 @pytest.mark.slow
@@ -114,10 +110,11 @@ def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_exits_non_zero(tmp_path, stop,
 
 
 @pytest.mark.slow
-def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path):
+def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path, monkeypatch, capsys):
     teacher = ["teacher.finetune.max_epochs=3", "stages=[teacher]"]
     common = [*RESUMABLE, *teacher]
-    whole = run_cli(*common, f"paths.cache_dir={tmp_path / 'whole'}", f"hydra.run.dir={tmp_path / 'a'}")
+    whole_args = [*common, f"paths.cache_dir={tmp_path / 'whole'}", f"hydra.run.dir={tmp_path / 'a'}"]
+    whole = cli_in_process(whole_args, monkeypatch, capsys)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     cache = tmp_path / "cache" / "teachers"
@@ -132,7 +129,7 @@ def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path):
     proc.wait()
     assert not list(cache.glob("*/config.json")), "a killed fine-tune must leave no entry later runs would trust"
 
-    again = run_cli(*args)
+    again = cli_in_process(args, monkeypatch, capsys)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "[teacher] resuming from" in again.stdout
     (entry,) = cache.glob("*/entry.json")
@@ -144,7 +141,7 @@ def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_nan_loss_stops_the_run_names_the_term_and_writes_no_results(tmp_path):
+def test_nan_loss_stops_the_run_names_the_term_and_writes_no_results(tmp_path, monkeypatch, capsys):
     cache = f"paths.cache_dir={tmp_path / 'cache'}"
     proc = run_cli(*TINY_RUN, "optimizer.lr=1e20", cache, f"hydra.run.dir={tmp_path / 'student'}")
     assert proc.returncode == 3
@@ -153,20 +150,15 @@ def test_nan_loss_stops_the_run_names_the_term_and_writes_no_results(tmp_path):
     assert not (tmp_path / "student" / "student").exists()
 
     bad_teacher = [*TINY_RUN, "teacher.finetune.optimizer.lr=1e20", f"paths.cache_dir={tmp_path / 'cache2'}"]
-    proc = run_cli(*bad_teacher, f"hydra.run.dir={tmp_path / 'teacher'}")
-    assert proc.returncode == 3 and "train/loss_task was nan" in proc.stderr
+    in_process = cli_in_process([*bad_teacher, f"hydra.run.dir={tmp_path / 'teacher'}"], monkeypatch, capsys)
+    assert in_process.returncode == 3 and "train/loss_task was nan" in in_process.stderr
     assert not list((tmp_path / "cache2" / "teachers").glob("*/config.json")), "a NaN teacher must never be cached"
 
 
 @pytest.mark.slow
-def test_bf16_run_checks_the_loss_too(tmp_path):
-    proc = run_cli(
-        *TINY_RUN,
-        "optimizer.lr=1e20",
-        "trainer.precision=bf16-mixed",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    )
+def test_bf16_run_checks_the_loss_too(tmp_path, monkeypatch, capsys):
+    args = [*TINY_RUN, "optimizer.lr=1e20", "trainer.precision=bf16-mixed", f"paths.cache_dir={tmp_path / 'cache'}"]
+    proc = cli_in_process([*args, f"hydra.run.dir={tmp_path / 'run'}"], monkeypatch, capsys)
     assert proc.returncode == 3 and "was nan at step" in proc.stderr, proc.stderr[-2000:]
 
 
@@ -200,12 +192,12 @@ def test_multirun_with_failing_jobs_runs_the_rest_and_exits_1(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_finished_or_foreign_run_folder_is_refused_and_left_intact(tmp_path):
+def test_a_finished_or_foreign_run_folder_is_refused_and_left_intact(tmp_path, monkeypatch, capsys):
     common = [*TINY_RUN, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"]
-    assert run_cli(*common).returncode == 0
+    assert cli_in_process(common, monkeypatch, capsys).returncode == 0
     before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
 
-    again = run_cli(*common)
+    again = cli_in_process(common, monkeypatch, capsys)
     assert again.returncode == 2 and "already holds a finished run (results.json)" in again.stderr
     with pytest.raises(ConfigError, match="already holds a finished run"):
         claim_run_dir(_compose([*TINY_RUN, "seed=2", f"paths.output_dir={tmp_path / 'run'}"]), tmp_path / "run")
@@ -238,32 +230,36 @@ def _unfinished_run_is_kept_for_its_own_config(run_dir: Path, overrides: list[st
         claim_run_dir(_compose([*overrides, "resume=false"]), run_dir)
 
 
-def test_preflight_failures_exit_2_and_write_nothing(tmp_path):
+PREFLIGHT_FAILURES = {
+    "trainer.max_epoch=1": "did you mean trainer.max_epochs?",
+    "+method.temprature=3": "did you mean method.temperature?",
+    "data.max_length=600": "data.max_length=600 is longer than the teacher's 512 positions",
+    "data.batch_size=0": "data.batch_size=0 is invalid",
+}
+
+
+def test_preflight_failures_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys):
+    """Each failure through run.py's entry point in this process; the first also in a real one."""
     run_dir = tmp_path / "run"
-    cases = {
-        "trainer.max_epoch=1": "did you mean trainer.max_epochs?",
-        "+method.temprature=3": "did you mean method.temperature?",
-        "data.max_length=600": "data.max_length=600 is longer than the teacher's 512 positions",
-        "data.batch_size=0": "data.batch_size=0 is invalid",
-    }
-    for override, message in cases.items():
-        started = time.monotonic()
-        proc = run_cli(*TINY_RUN, override, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}")
+    for override, message in PREFLIGHT_FAILURES.items():
+        args = [*TINY_RUN, override, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
+        proc = cli_in_process(args, monkeypatch, capsys)
         assert proc.returncode == 2, (override, proc.stderr[-2000:])
-        assert message in proc.stderr and "Traceback" not in proc.stderr, (override, proc.stderr[-2000:])
-        assert time.monotonic() - started < 60
+        assert message in proc.stderr, (override, proc.stderr[-2000:])
         assert not run_dir.exists(), f"{override} left {sorted(p.name for p in run_dir.iterdir())}"
+    override, message = next(iter(PREFLIGHT_FAILURES.items()))
+    started = time.monotonic()
+    proc = run_cli(*TINY_RUN, override, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert time.monotonic() - started < 60
+    assert not run_dir.exists()
 
 
-def test_secrets_never_reach_what_a_run_writes(tmp_path):
+def test_secrets_never_reach_what_a_run_writes(tmp_path, monkeypatch, capsys):
     secret = "wandb-key-9f8e7d6c5b4a"
-    proc = run_cli(
-        *TINY_RUN,
-        "group=${oc.env:WANDB_API_KEY}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        extra_env={"WANDB_API_KEY": secret},
-    )
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    args = [*TINY_RUN, "group=${oc.env:WANDB_API_KEY}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    proc = cli_in_process([*args, f"hydra.run.dir={tmp_path / 'run'}"], monkeypatch, capsys)
     assert proc.returncode == 0, proc.stderr[-3000:]
     written = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and p.suffix != ".safetensors"]
     assert any(p.name == "results.json" for p in written)
