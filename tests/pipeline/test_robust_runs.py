@@ -38,11 +38,22 @@ RESUMABLE = [
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
+    """``run.py <args>`` as a terminal starts it: Ctrl-C at its default, whatever this process
+    inherited (a shell ignores SIGINT in what it starts in the background, and children keep that)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, str(ROOT / "run.py"), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_default_interrupt,
         )
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
