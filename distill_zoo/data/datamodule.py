@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from distill_zoo.data.demo import write_demo_dataset
-from distill_zoo.data.sampling import EpochShuffle, ResumableLoader, TrainingPosition
+from distill_zoo.data.sampling import EpochShuffle, LengthGroupedShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import HUB_FIELDS, TaskSpec, get_task
 from distill_zoo.data.tsv import Example, glue_files, read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
@@ -42,6 +42,9 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         cache_dir: where augmented sets are cached.
         seed: seeds the training order (its own generator, so nothing else that draws
             random numbers — projections, heads — can change the order of a seed).
+        group_by_length: training batches of similar length (:class:`LengthGroupedShuffle`):
+            the same examples each epoch, far less padding. False: plain random batches.
+        length_pool_batches: batches per length-sorted pool.
     """
 
     def __init__(
@@ -59,6 +62,8 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         augment: dict | None = None,
         cache_dir: str = ".cache/distill_zoo",
         seed: int = 0,
+        group_by_length: bool = True,
+        length_pool_batches: int = 100,
     ) -> None:
         super().__init__()
         self.spec: TaskSpec = get_task(task)
@@ -75,6 +80,7 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.augment = dict(augment) if augment else None
         self.cache_dir = Path(cache_dir)
+        self.group_by_length, self.length_pool_batches = group_by_length, length_pool_batches
         #: Whether train_dataloader serves the augmented set (the teacher stage turns it off).
         self.augmented_train = self.augment is not None
         #: Seed of the training order; the teacher stage sets its own.
@@ -244,14 +250,23 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
             self.augmented_train = augmented
 
     def train_dataloader(self) -> DataLoader:
-        """Epoch ``e`` is shuffled from ``(train_seed, e)``; a resumed run skips the batches it trained."""
+        """Epoch ``e`` is shuffled from ``(train_seed, e)``, in batches of similar length when
+        ``group_by_length``; a resumed run skips the batches it trained."""
         split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
         size = len(self.datasets[split])
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         skip = self.batches_to_skip(-(-size // self.batch_size))
         # The loader's own generator seeds worker processes without drawing from the global stream.
         generator = torch.Generator().manual_seed(self.train_seed)
-        return self._loader(split, self.batch_size, EpochShuffle(size, self.train_seed, epoch), generator, skip)
+        return self._loader(split, self.batch_size, self.train_sampler(split, epoch), generator, skip)
+
+    def train_sampler(self, split: str, epoch: int) -> EpochShuffle:
+        """The order of ``split`` in ``epoch``: shuffled, and grouped by length if asked."""
+        dataset = self.datasets[split]
+        if not self.group_by_length:
+            return EpochShuffle(len(dataset), self.train_seed, epoch)
+        lengths = [len(row) for row in dataset["input_ids"]]
+        return LengthGroupedShuffle(lengths, self.batch_size, self.train_seed, epoch, self.length_pool_batches)
 
     def read_labelled_file(self, path: str | Path) -> list[Example]:
         """Examples of an extra labelled file in the layout of the task's dev file (raises DataError)."""

@@ -6,6 +6,8 @@ same order as a run that was never stopped. Two things make that hold:
 * :class:`EpochShuffle` draws epoch ``e``'s order from a generator seeded by
   ``(seed, e)`` alone, so the order of an epoch does not depend on how many epochs this
   process has iterated before (a ``RandomSampler`` with one generator does).
+* :class:`LengthGroupedShuffle` is the same epoch order with batches of similar length
+  (less padding), still a function of ``(seed, epoch)`` alone.
 * :class:`TrainingPosition` (a LightningDataModule mixin) saves, in every Lightning
   checkpoint, the epoch and the number of batches already trained; on resume the
   training loader skips that many batches of that epoch (they are drawn and dropped, so
@@ -14,7 +16,7 @@ same order as a run that was never stopped. Two things make that hold:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,54 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
         if self.on_epoch is not None:
             self.on_epoch(epoch)
+
+
+class LengthGroupedShuffle(EpochShuffle):
+    """:class:`EpochShuffle`'s order, batched by length: less padding, the same examples per epoch.
+
+    The epoch's random order is cut into pools of ``pool_batches`` batches; each pool is
+    sorted by length (longest first, ties in the random order) and cut into batches; the
+    full batches of the epoch are then shuffled, and a last short batch stays last (a
+    DataLoader batches consecutive indices, so a short batch elsewhere would shift every
+    later batch). Everything is drawn from ``(seed, epoch)``: the same for every method of a
+    seed, and a resumed epoch skipping its first batches sees the rest unchanged.
+
+    Args:
+        lengths: each example's length in tokens.
+        batch_size: the DataLoader's batch size (the sampler yields indices, batch by batch).
+        pool_batches: batches per sorted pool; 1 sorts within each batch only (no gain).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int,
+        epoch: int = 0,
+        pool_batches: int = 100,
+        on_epoch: Any = None,
+    ) -> None:
+        if batch_size < 1 or pool_batches < 1:
+            raise ValueError(f"batch_size and pool_batches must be positive, got {batch_size} and {pool_batches}")
+        super().__init__(len(lengths), seed, epoch, on_epoch)
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
+        self.batch_size, self.pool_batches = batch_size, pool_batches
+
+    def __iter__(self) -> Iterator[int]:
+        generator = epoch_generator(self.seed, self.epoch)
+        order = torch.randperm(self.size, generator=generator)
+        pool = self.batch_size * self.pool_batches
+        batches: list[torch.Tensor] = []
+        for start in range(0, self.size, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
+            batches.extend(chunk.split(self.batch_size))
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
+        shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        if short is not None:
+            shuffled.append(short)
+        for batch in shuffled:
+            yield from batch.tolist()
 
 
 class ResumableLoader(DataLoader):

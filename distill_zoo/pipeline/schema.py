@@ -137,6 +137,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "data.eval_batch_size": (_positive_int, "a positive integer", "64"),
     "data.max_length": (_positive_int, "a positive number of tokens", "128"),
     "data.num_workers": (_non_negative_int, "an integer >= 0", "0"),
+    "data.length_pool_batches": (_positive_int, "a positive number of batches", "100"),
     "optimizer.lr": (_positive, "a positive number", "1e-4"),
     "teacher.finetune.optimizer.lr": (_positive, "a positive number", "1e-4"),
     "teacher.finetune.max_epochs": (_positive_int, "a positive integer", "3"),
