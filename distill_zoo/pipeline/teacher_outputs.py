@@ -17,12 +17,15 @@ epoch, and every method and seed of a sweep that reads the same outputs, reuses 
 entry; anything that changes what the teacher sees or computes makes a new one. Entries
 are written into a temporary folder and renamed into place under a file lock.
 
-The outputs are computed on the trainer's device under its precision's forward context
-(autocast for ``16-mixed`` and ``bf16-mixed``), as the live teacher runs in training, so
-a cached run trains the student the live run does. Precisions whose plugin converts the
-models themselves (``bf16-true``, ``64-true``, sharded mixed precision) are refused: the
-teacher runs live and a one-line notice says why (the record's ``teacher_signal`` reads
-``live``).
+The outputs are computed on the trainer's device in full precision, as the live teacher
+runs in training, so a cached run trains the student the live run does. Every other
+precision is refused: the teacher runs live and a one-line notice says why (the
+record's ``teacher_signal`` reads ``live``). Those whose plugin converts the models
+(``bf16-true``, ``64-true``, sharded mixed precision) change the teacher itself; under
+autocast (``16-mixed``, ``bf16-mixed``) a real token's output moves with how far its
+batch is padded (about 6e-5 on a tiny BERT between 3 and 20 padding positions, against
+1e-7 in float32), and a cached entry cannot know the padding of the training batch that
+will read it, least of all with length-grouped batches.
 """
 
 from __future__ import annotations
@@ -66,11 +69,9 @@ def cached_teacher(
         raise ConfigError(f"teacher_cache must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "off" or not isinstance(datamodule, GlueDataModule) or not objective.needs_teacher:
         return None
-    if not _precision_matches(trainer):
-        print(
-            f"[teacher outputs] not cached: trainer.precision={trainer.precision} converts the models "
-            "themselves, so stored outputs could not equal the live teacher's; it runs live"
-        )
+    refusal = _precision_refusal(trainer)
+    if refusal is not None:
+        print(f"[teacher outputs] not cached: trainer.precision={trainer.precision} {refusal}; it runs live")
         return None
     encoder = FrozenEncoder(teacher)
     wanted = objective.teacher_request().resolve(encoder.dims.num_layers, "teacher")
@@ -114,10 +115,17 @@ def cached_teacher(
     return CachedTeacher(folder, encoder.dims.num_layers, encoder.dims.num_heads)
 
 
-def _precision_matches(trainer: L.Trainer) -> bool:
-    """Whether a teacher run outside training computes what it computes inside: full precision,
-    or autocast (mixed precision), which the plugin's forward context reproduces."""
-    return isinstance(trainer.precision_plugin, MixedPrecision) or str(trainer.precision) in ("32-true", "32")
+def _precision_refusal(trainer: L.Trainer) -> str | None:
+    """Why stored outputs could not equal the live teacher's under the trainer's precision
+    (None in full precision, where they do)."""
+    if str(trainer.precision) in ("32-true", "32"):
+        return None
+    if isinstance(trainer.precision_plugin, MixedPrecision):
+        return (
+            "computes the teacher in 16 bits, where an output depends on how far its batch is padded, "
+            "so stored outputs could not equal the live teacher's"
+        )
+    return "converts the models themselves, so stored outputs could not equal the live teacher's"
 
 
 def _pad_values(tokenizer: Any) -> dict[str, int]:

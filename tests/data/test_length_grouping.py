@@ -124,10 +124,9 @@ def test_the_datamodule_groups_training_batches_and_a_resumed_epoch_continues_th
     assert _served_lengths(resumed) == batches[5:]
 
 
-def test_grouping_is_part_of_the_teacher_cache_key(tmp_path):
-    from distill_zoo.pipeline.teacher_stage import teacher_cache_key
-    from tests.conftest import TINY_RUN, compose
+def test_the_benchmark_counts_each_batch_at_its_longest_row():
+    from distill_zoo.bench.grouping import padded_positions
 
-    key = teacher_cache_key(compose(TINY_RUN, tmp_path), "digest")
-    assert teacher_cache_key(compose([*TINY_RUN, "data.group_by_length=false"], tmp_path), "digest") != key
-    assert teacher_cache_key(compose([*TINY_RUN, "data.length_pool_batches=7"], tmp_path), "digest") != key
+    # Batches [0, 1] and [2]: 2 rows of 5, then 1 row of 2; in another order [2, 1] and [0]: 2 x 5 + 3.
+    assert padded_positions([0, 1, 2], [3, 5, 2], 2) == 12
+    assert padded_positions([2, 1, 0], [3, 5, 2], 2) == 13
