@@ -261,12 +261,17 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         return self._loader(split, self.batch_size, self.train_sampler(split, epoch), generator, skip)
 
     def train_sampler(self, split: str, epoch: int) -> EpochShuffle:
-        """The order of ``split`` in ``epoch``: shuffled, and grouped by length if asked."""
+        """The order of ``split`` in ``epoch``: shuffled, and grouped by length if asked.
+
+        Grouped in global batches (``batch_size`` x the trainer's processes): under DDP,
+        Lightning's sampler wrapper deals the order out to the ranks in turn, so rank ``r``'s
+        batch is every ``world``-th index of one global batch, all of similar length."""
         dataset = self.datasets[split]
         if not self.group_by_length:
             return EpochShuffle(len(dataset), self.train_seed, epoch)
+        world = int(getattr(self.trainer, "world_size", 1) or 1)
         lengths = [len(row) for row in dataset["input_ids"]]
-        return LengthGroupedShuffle(lengths, self.batch_size, self.train_seed, epoch, self.length_pool_batches)
+        return LengthGroupedShuffle(lengths, self.batch_size * world, self.train_seed, epoch, self.length_pool_batches)
 
     def read_labelled_file(self, path: str | Path) -> list[Example]:
         """Examples of an extra labelled file in the layout of the task's dev file (raises DataError)."""

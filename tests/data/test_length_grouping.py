@@ -124,6 +124,37 @@ def test_the_datamodule_groups_training_batches_and_a_resumed_epoch_continues_th
     assert _served_lengths(resumed) == batches[5:]
 
 
+def test_under_ddp_each_ranks_batches_are_grouped_too(tmp_path, demo_tokenizer):
+    """Lightning deals a custom sampler's order out to the ranks in turn (no reshuffle): the
+    grouping unit is the global batch, so each rank's batch still holds similar lengths."""
+    from types import SimpleNamespace
+
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    from distill_zoo.bench.grouping import padded_positions
+
+    dm = GlueDataModule("demo", root=str(tmp_path), batch_size=8, seed=3, length_pool_batches=10)
+    dm.set_tokenizer(demo_tokenizer)
+    dm.setup("fit")
+    lengths = [len(row) for row in dm.datasets["train"]["input_ids"]]
+    single = dm.train_sampler("train", 0)
+    dm.trainer = SimpleNamespace(world_size=2, current_epoch=0)
+    sampler = dm.train_sampler("train", 0)
+    assert isinstance(sampler, LengthGroupedShuffle) and sampler.batch_size == 16
+
+    def per_rank_positions(order_sampler) -> int:
+        ranks = [list(DistributedSamplerWrapper(order_sampler, num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+        return sum(padded_positions(rank, lengths, 8) for rank in ranks)
+
+    # Padding beyond the real tokens (seen: 630 grouped by global batch, 2,758 by a rank's
+    # batch, whose ranks then mix two shuffled groups, 5,234 random).
+    padding = {
+        name: per_rank_positions(order) - sum(lengths)
+        for name, order in (("global", sampler), ("rank", single), ("random", EpochShuffle(len(lengths), 3)))
+    }
+    assert padding["global"] < 0.5 * padding["rank"] < 0.5 * padding["random"], padding
+
+
 def test_the_benchmark_counts_each_batch_at_its_longest_row():
     from distill_zoo.bench.grouping import padded_positions
 
