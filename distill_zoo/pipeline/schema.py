@@ -138,6 +138,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "data.max_length": (_positive_int, "a positive number of tokens", "128"),
     "data.num_workers": (_non_negative_int, "an integer >= 0", "0"),
     "data.length_pool_batches": (_positive_int, "a positive number of batches", "100"),
+    "data.group_by_length": (lambda v: isinstance(v, bool), "true or false", "false"),
     "optimizer.lr": (_positive, "a positive number", "1e-4"),
     "teacher.finetune.optimizer.lr": (_positive, "a positive number", "1e-4"),
     "teacher.finetune.max_epochs": (_positive_int, "a positive integer", "3"),

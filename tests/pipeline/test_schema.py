@@ -48,6 +48,8 @@ def test_every_shipped_option_passes_the_schema(tmp_path):
         ("data.eval_batch_size=0", "data.eval_batch_size=0 is invalid"),
         ("data.max_length=0", "data.max_length=0 is invalid: it must be a positive number of tokens"),
         ("data.num_workers=-1", "data.num_workers=-1 is invalid: it must be an integer >= 0"),
+        ("data.length_pool_batches=0", "data.length_pool_batches=0 is invalid: it must be a positive number"),
+        ("data.group_by_length=yes", "data.group_by_length='yes' is invalid: it must be true or false"),
         ("optimizer.lr=-1", "optimizer.lr=-1 is invalid: it must be a positive number"),
         ("optimizer.lr=0", "optimizer.lr=0 is invalid"),
         ("teacher.finetune.optimizer.lr=0", "teacher.finetune.optimizer.lr=0 is invalid"),
