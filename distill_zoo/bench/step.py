@@ -19,14 +19,13 @@ from torch.utils.data import DataLoader
 
 from distill_zoo.bench.harness import (
     QUIET_TRAINER,
+    distilbert_module,
     emit,
     interleaved,
     random_batch,
     teacher_and_student,
     training_steps,
 )
-from distill_zoo.objectives import DistilBERTObjective
-from distill_zoo.training import DistillationModule
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"batch": 32, "length": 64, "rounds": 15, "fit_steps": 9},
@@ -39,9 +38,9 @@ def run(size: str) -> dict[str, Any]:
     pair = teacher_and_student(size)
     batch = random_batch(pair.vocab_size, opts["batch"], opts["length"])
     hand = _HandLoop(pair.teacher, copy.deepcopy(pair.student))
-    framework_step = training_steps(_module(pair.teacher, copy.deepcopy(pair.student)), [batch], clip=1.0)
+    framework_step = training_steps(distilbert_module(pair.teacher, copy.deepcopy(pair.student)), [batch], clip=1.0)
 
-    fit_module = _module(pair.teacher, copy.deepcopy(pair.student))
+    fit_module = distilbert_module(pair.teacher, copy.deepcopy(pair.student))
     steps = opts["fit_steps"]
 
     def fit() -> None:
@@ -72,11 +71,6 @@ def run(size: str) -> dict[str, Any]:
             "note": "ratio = hand / framework: 1.0 is on par, above 1 the framework is faster",
         },
     )
-
-
-def _module(teacher: Any, student: Any) -> DistillationModule:
-    objective = DistilBERTObjective(weights={"kd": 0.5, "task": 0.5, "cos": 0.1}, temperature=2.0)
-    return DistillationModule(student=student, objective=objective, teacher=teacher, warmup_ratio=0.0)
 
 
 class _HandLoop:

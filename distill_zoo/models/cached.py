@@ -12,8 +12,8 @@ Every batch is padded to the longest example before the teacher sees it, so per-
 arrays hold the teacher's values at padding positions too: a batch reads the first
 ``L`` positions, its own padded length, and gets what the live teacher computes on that
 batch, padding included (losses with a reference reduction average over padding). Values
-are stored as float32 and read back in the dtype the teacher produced them in (bf16
-under ``bf16-mixed``, which stores exactly), so they equal the live teacher's up to float
+are stored as float32 and read back in the dtype the teacher produced them in (the
+pipeline caches float32 runs only), so they equal the live teacher's up to float
 rounding of a differently shaped matmul (tested to 1e-5).
 """
 

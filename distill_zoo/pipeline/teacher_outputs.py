@@ -99,17 +99,16 @@ def cached_teacher(
             device = next(encoder.parameters()).device
             encoder.to(trainer.strategy.root_device)
             try:
-                with trainer.precision_plugin.forward_context():
-                    write_teacher_outputs(
-                        encoder,
-                        datamodule.ordered_train_loader(),
-                        stored,
-                        examples,
-                        longest,
-                        folder,
-                        key_source,
-                        _pad_values(datamodule.tokenizer),
-                    )
+                write_teacher_outputs(  # full precision: every other one is refused above
+                    encoder,
+                    datamodule.ordered_train_loader(),
+                    stored,
+                    examples,
+                    longest,
+                    folder,
+                    key_source,
+                    _pad_values(datamodule.tokenizer),
+                )
             finally:
                 encoder.to(device)
     return CachedTeacher(folder, encoder.dims.num_layers, encoder.dims.num_heads)
