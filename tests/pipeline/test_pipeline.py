@@ -141,7 +141,7 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
         wandb.finish()
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
-    records = list(_wandb_records(next(runs[0].rglob("*.wandb"))))
+    records = _finished_wandb_records(next(runs[0].rglob("*.wandb")))
     (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert run.run_group == "demo-tiny-tiny" and list(run.tags) == ["kd", "demo", "tiny", "tiny", "seed3"]
     config = {
@@ -155,6 +155,28 @@ def test_wandb_logs_offline_grouped_and_tagged(tmp_path, monkeypatch):
     # Every logger gets the resolved config.
     hparams = next((tmp_path / "out" / "csv").rglob("hparams.yaml")).read_text()
     assert "KDObjective" in hparams and "seed: 3" in hparams
+
+
+def _finished_wandb_records(path, timeout_s: float = 60.0):
+    """The records of an offline run once its ``exit`` record is on disk. ``wandb.finish``
+    can return while wandb-core is still writing the file, so a busy machine may see it
+    half written."""
+    import time
+
+    from google.protobuf.message import DecodeError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            records = list(_wandb_records(path))
+        except DecodeError:  # a record cut off mid-write
+            records = []
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        if time.monotonic() > deadline:
+            kinds = [r.WhichOneof("record_type") for r in records]
+            raise AssertionError(f"{path} has no exit record after {timeout_s} s: {kinds}")
+        time.sleep(0.2)
 
 
 def _wandb_records(path):
