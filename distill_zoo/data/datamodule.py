@@ -18,6 +18,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from distill_zoo.data.demo import write_demo_dataset
 from distill_zoo.data.sampling import EpochShuffle, LengthGroupedShuffle, ResumableLoader, TrainingPosition
 from distill_zoo.data.tasks import HUB_FIELDS, TaskSpec, get_task
+from distill_zoo.data.transfer import TransferCounts, TransferOptions, build_transfer_set
 from distill_zoo.data.tsv import Example, glue_files, read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
 
@@ -45,6 +46,14 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         group_by_length: training batches of similar length (:class:`LengthGroupedShuffle`):
             the same examples each epoch, far less padding. False: plain random batches.
         length_pool_batches: batches per length-sorted pool.
+        transfer: None, or an unlabelled transfer set the teacher scores
+            (:mod:`distill_zoo.data.transfer`): ``{source: train_rest | file | corpus, path,
+            columns, max_samples, subset_seed}``. An objective that reads the teacher trains
+            on the labelled rows and the transfer rows together (:meth:`train_dataloader`);
+            one that does not (``none``) on the labelled rows, cycled to as many batches.
+
+    Labels: a transfer row's ``labels`` hold :mod:`distill_zoo.labels`' sentinel, so every
+    supervised term skips it.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         seed: int = 0,
         group_by_length: bool = True,
         length_pool_batches: int = 100,
+        transfer: dict | None = None,
     ) -> None:
         super().__init__()
         self.spec: TaskSpec = get_task(task)
@@ -79,10 +89,22 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         self.max_length, self.num_workers, self.subset_seed = max_length, num_workers, subset_seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.augment = dict(augment) if augment else None
+        self.transfer = TransferOptions.parse(dict(transfer), self.spec) if transfer else None
+        if self.transfer is not None and self.augment is not None:
+            raise ConfigError(
+                "data.augment and data.transfer both add unlabelled training text; set one of them (the "
+                "other to null)"
+            )
+        #: Labelled files scored apart from dev (``eval.test_file``): kept out of the transfer set too.
+        self.held_out_files: tuple[str, ...] = ()
+        #: Whether training serves the transfer rows (an objective that reads the teacher);
+        #: without, the labelled rows are cycled to the same number of batches.
+        self.serve_transfer = True
+        self.transfer_counts: TransferCounts | None = None
         self.cache_dir = Path(cache_dir)
         self.group_by_length, self.length_pool_batches = group_by_length, length_pool_batches
-        #: Whether train_dataloader serves the augmented set (the teacher stage turns it off).
-        self.augmented_train = self.augment is not None
+        #: Whether training serves the added rows, augmented or transfer (the teacher stage turns it off).
+        self.extra_train = self.augment is not None or self.transfer is not None
         #: Seed of the training order; the teacher stage sets its own.
         self.train_seed = seed
         self.tokenizer: PreTrainedTokenizerBase | None = None
@@ -93,10 +115,19 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         """Read (and validate) both splits; cheap to call again. Raises DataError on bad files."""
         if not self.examples:
             raw = self._read_hub() if self.source == "hub" else self._read_local()
+            labelled = _subset_index(len(raw["train"]), self.max_train_samples, self.subset_seed)
             self.examples = {
-                "train": _subset(raw["train"], self.max_train_samples, self.subset_seed),
+                "train": [raw["train"][i] for i in labelled],
                 "dev": _subset(raw["dev"], self.max_eval_samples, self.subset_seed),
             }
+            if self.transfer is not None:
+                taken = set(labelled)
+                rest = [row for i, row in enumerate(raw["train"]) if i not in taken]
+                held_out = [*raw["dev"], *(row for f in self.held_out_files for row in self.read_labelled_file(f))]
+                texts = [str(row[f]) for row in held_out for f in self.spec.text_fields]
+                self.examples["transfer"], self.transfer_counts = build_transfer_set(
+                    self.transfer, self.spec, rest, texts
+                )
         return self.examples
 
     def train_digest(self) -> str:
@@ -144,6 +175,8 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         splits = dict(self.load_examples())
         if self.augment is not None:
             splits["train_augmented"] = self.augmented_examples()
+        if "transfer" in splits:  # labelled rows first: example_index i < len(train) is labelled
+            splits["train_transfer"] = [*splits["train"], *splits.pop("transfer")]
         for split, rows in splits.items():
             self.datasets[split] = Dataset.from_list(rows).map(
                 self._tokenize,
@@ -155,8 +188,33 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
 
     @property
     def train_split(self) -> str:
-        """The split ``train_dataloader`` serves: the augmented one when augmentation is on."""
-        return "train_augmented" if self.augmented_train and self.augment is not None else "train"
+        """The split ``train_dataloader`` serves: the augmented one when augmentation is on, the
+        labelled rows with the transfer rows when there is a transfer set (and it is served)."""
+        if self.extra_train and self.augment is not None:
+            return "train_augmented"
+        if self.extra_train and self.transfer is not None and self.serve_transfer:
+            return "train_transfer"
+        return "train"
+
+    def epoch_rows(self) -> int:
+        """Rows per training epoch: the served split's, or, for a run that cycles its labelled
+        rows past a transfer set it does not read, as many as the labelled and transfer rows."""
+        if self.train_split not in self.datasets:
+            self.setup()
+        served = len(self.datasets[self.train_split])
+        if self.transfer is not None and self.extra_train and not self.serve_transfer:
+            return served + len(self.load_examples()["transfer"])
+        return served
+
+    def rows_per_epoch(self) -> dict[str, int]:
+        """The rows one training epoch holds (recorded with the run): ``labelled`` and
+        ``transfer`` rows trained on, and the ``distinct_labelled`` rows the labelled ones
+        come from (fewer when they are cycled)."""
+        total = self.epoch_rows()
+        distinct = len(self.load_examples()["train"])
+        if self.train_split == "train_transfer":
+            return {"labelled": distinct, "transfer": total - distinct, "distinct_labelled": distinct}
+        return {"labelled": total, "transfer": 0, "distinct_labelled": min(distinct, total)}
 
     def ordered_train_loader(self) -> DataLoader:
         """The served training split in file order (each batch with ``example_index``), for
@@ -242,18 +300,19 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
 
     @contextmanager
     def original_train(self) -> Iterator[None]:
-        """Serve the original training examples (no augmentation) inside the block."""
-        augmented, self.augmented_train = self.augmented_train, False
+        """Serve the original training examples (no augmentation, no transfer set, not cycled)
+        inside the block."""
+        augmented, self.extra_train = self.extra_train, False
         try:
             yield
         finally:
-            self.augmented_train = augmented
+            self.extra_train = augmented
 
     def train_dataloader(self) -> DataLoader:
         """Epoch ``e`` is shuffled from ``(train_seed, e)``, in batches of similar length when
         ``group_by_length``; a resumed run skips the batches it trained."""
-        split = "train_augmented" if self.augmented_train and self.augment is not None else "train"
-        size = len(self.datasets[split])
+        split = self.train_split
+        size = self.epoch_rows()
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         skip = self.batches_to_skip(-(-size // self.batch_size))
         # The loader's own generator seeds worker processes without drawing from the global stream.
@@ -267,11 +326,14 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         Lightning's sampler wrapper deals the order out to the ranks in turn, so rank ``r``'s
         batch is every ``world``-th index of one global batch, all of similar length."""
         dataset = self.datasets[split]
+        rows = self.epoch_rows() if split == self.train_split else len(dataset)
         if not self.group_by_length:
-            return EpochShuffle(len(dataset), self.train_seed, epoch)
+            return EpochShuffle(len(dataset), self.train_seed, epoch, length=rows)
         world = int(getattr(self.trainer, "world_size", 1) or 1)
         lengths = [len(row) for row in dataset["input_ids"]]
-        return LengthGroupedShuffle(lengths, self.batch_size * world, self.train_seed, epoch, self.length_pool_batches)
+        return LengthGroupedShuffle(
+            lengths, self.batch_size * world, self.train_seed, epoch, self.length_pool_batches, length=rows
+        )
 
     def read_labelled_file(self, path: str | Path) -> list[Example]:
         """Examples of an extra labelled file in the layout of the task's dev file (raises DataError)."""
@@ -299,9 +361,13 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
 
 
 def _subset(rows: list[Example], limit: int | None, seed: int) -> list[Example]:
-    if limit is None or limit >= len(rows):
-        return rows
-    if limit <= 0:
+    return [rows[i] for i in _subset_index(len(rows), limit, seed)]
+
+
+def _subset_index(size: int, limit: int | None, seed: int) -> list[int]:
+    """The positions of a fixed random subset of ``limit`` rows out of ``size`` (all when None)."""
+    if limit is not None and limit <= 0:
         raise ConfigError(f"max samples must be positive or null, got {limit}")
-    index = sorted(random.Random(seed).sample(range(len(rows)), limit))
-    return [rows[i] for i in index]
+    if limit is None or limit >= size:
+        return list(range(size))
+    return sorted(random.Random(seed).sample(range(size), limit))

@@ -39,16 +39,33 @@ class EpochShuffle(Sampler[int]):
     ``RandomSampler`` subclass would instead be swapped for a plain ``DistributedSampler``).
     ``on_epoch`` is called with the epoch too (a collate function that keys its own
     stream by epoch listens there).
+
+    Args:
+        size: examples to draw from.
+        length: indices per epoch; more than ``size`` cycles the examples: successive
+            shuffles of all of them, cut at ``length`` (the ``none`` control of a transfer-set
+            run takes as many steps from its labelled rows as the others from all rows).
+            None: ``size``.
     """
 
-    def __init__(self, size: int, seed: int, epoch: int = 0, on_epoch: Any = None) -> None:
+    def __init__(
+        self, size: int, seed: int, epoch: int = 0, on_epoch: Any = None, length: int | None = None
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"nothing to shuffle: size {size}")
         self.size, self.seed, self.epoch, self.on_epoch = size, seed, epoch, on_epoch
+        self.length = size if length is None else int(length)
 
     def __len__(self) -> int:
-        return self.size
+        return self.length
+
+    def order(self, generator: torch.Generator) -> torch.Tensor:
+        """The epoch's ``length`` indices: shuffles of ``range(size)`` drawn from ``generator``."""
+        passes = [torch.randperm(self.size, generator=generator) for _ in range(-(-self.length // self.size))]
+        return torch.cat(passes)[: self.length]
 
     def __iter__(self) -> Iterator[int]:
-        yield from torch.randperm(self.size, generator=epoch_generator(self.seed, self.epoch)).tolist()
+        yield from self.order(epoch_generator(self.seed, self.epoch)).tolist()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -70,6 +87,7 @@ class LengthGroupedShuffle(EpochShuffle):
         lengths: each example's length in tokens.
         batch_size: the DataLoader's batch size (the sampler yields indices, batch by batch).
         pool_batches: batches per sorted pool; 1 sorts within each batch only (no gain).
+        length: indices per epoch, as in :class:`EpochShuffle` (cycled past ``len(lengths)``).
     """
 
     def __init__(
@@ -80,19 +98,20 @@ class LengthGroupedShuffle(EpochShuffle):
         epoch: int = 0,
         pool_batches: int = 100,
         on_epoch: Any = None,
+        length: int | None = None,
     ) -> None:
         if batch_size < 1 or pool_batches < 1:
             raise ValueError(f"batch_size and pool_batches must be positive, got {batch_size} and {pool_batches}")
-        super().__init__(len(lengths), seed, epoch, on_epoch)
+        super().__init__(len(lengths), seed, epoch, on_epoch, length)
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
         self.batch_size, self.pool_batches = batch_size, pool_batches
 
     def __iter__(self) -> Iterator[int]:
         generator = epoch_generator(self.seed, self.epoch)
-        order = torch.randperm(self.size, generator=generator)
+        order = self.order(generator)
         pool = self.batch_size * self.pool_batches
         batches: list[torch.Tensor] = []
-        for start in range(0, self.size, pool):
+        for start in range(0, self.length, pool):
             chunk = order[start : start + pool]
             chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
             batches.extend(chunk.split(self.batch_size))

@@ -79,12 +79,19 @@ def drop_lines_containing(lines: Iterable[str], sentences: Iterable[str]) -> lis
     inside the line's normalised words (an eval sentence is often one clause of a corpus
     line). Sentences with no words are ignored.
     """
+    lines = list(lines)
+    return [line for line, holds in zip(lines, lines_holding(lines, sentences)) if not holds]
+
+
+def lines_holding(lines: Iterable[str], sentences: Iterable[str]) -> list[bool]:
+    """For each of ``lines``, whether it holds one of ``sentences`` (the test of
+    :func:`drop_lines_containing`)."""
     by_first: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     for sentence in sentences:
         words = tuple(normalise_for_overlap(sentence).split())
         if words:
             by_first[words[0]].add(words)
-    return [line for line in lines if not _holds_any(normalise_for_overlap(line).split(), by_first)]
+    return [_holds_any(normalise_for_overlap(line).split(), by_first) for line in lines]
 
 
 def _holds_any(words: list[str], by_first: dict[str, set[tuple[str, ...]]]) -> bool:

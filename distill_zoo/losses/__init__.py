@@ -11,7 +11,7 @@ from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.patient import patient_loss
 from distill_zoo.losses.relation import relation_kl, relation_scores
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
-from distill_zoo.losses.supervised import logit_kd, logit_soft_ce, regression_mse, task_loss
+from distill_zoo.losses.supervised import logit_kd, logit_soft_ce, pseudo_labels, regression_mse, task_loss
 from distill_zoo.losses.token_distance import adaptive_kl, total_variation
 from distill_zoo.losses.token_divergence import TOKEN_DIVERGENCES, per_token_divergence, token_divergence
 from distill_zoo.losses.token_kl import forward_kl, generalized_jsd, reverse_kl, skew_forward_kl, skew_reverse_kl
@@ -25,6 +25,7 @@ __all__ = [
     "forward_kl",
     "generalized_jsd",
     "per_token_divergence",
+    "pseudo_labels",
     "reverse_kl",
     "skew_forward_kl",
     "skew_reverse_kl",

@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from distill_zoo.labels import labelled_rows
 from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
 
 
 def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Loss on gold labels, as Hugging Face's sequence classifiers compute it.
+    """Loss on gold labels, as Hugging Face's sequence classifiers compute it, over the
+    labelled rows only: transfer-set rows carry no label (:mod:`distill_zoo.labels`).
 
     Args:
         logits: (B, C) for C ≥ 2 classes, or (B, 1) for a regression task (STS-B).
-        labels: (B,) class indices, or (B,) float targets for regression.
+        labels: (B,) class indices, or (B,) float targets for regression; a row without a
+            label holds :data:`~distill_zoo.labels.UNLABELLED_CLASS` (NaN for regression).
 
     Returns:
-        Mean cross-entropy over examples (T = 1), or mean squared error.
+        Mean cross-entropy (T = 1), or mean squared error, over the labelled rows; 0 (still
+        attached to ``logits``, so every rank's backward sees the same graph) when the batch
+        holds none.
     """
+    keep = labelled_rows(labels)
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    logits, labels = logits[keep], labels[keep]
     if logits.shape[-1] == 1:
         return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
     return F.cross_entropy(logits, labels.long())
+
+
+def pseudo_labels(labels: Tensor, teacher_logits: Tensor) -> Tensor:
+    """Hard targets for every row: the gold label where a row has one, else the teacher's.
+
+    The teacher's label is its argmax class (Lee 2013's pseudo-label; no soft targets), or
+    its predicted score for regression.
+
+    Args:
+        labels: (B,) gold labels with the "no label" sentinel on transfer rows.
+        teacher_logits: (B, C), or (B, 1) for regression.
+
+    Returns:
+        (B,) labels of ``labels``' dtype, with no sentinel left.
+    """
+    if teacher_logits.shape[-1] == 1:
+        guess = teacher_logits.squeeze(-1).detach().to(labels.dtype)
+    else:
+        guess = teacher_logits.detach().argmax(dim=-1).to(labels.dtype)
+    return torch.where(labelled_rows(labels), labels, guess)
 
 
 def regression_mse(student_pred: Tensor, teacher_pred: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from distill_zoo.objectives.lm_kd import CLMObjective, LMKDObjective
 from distill_zoo.objectives.minilm import MiniLMObjective
 from distill_zoo.objectives.mobilebert import MobileBERTObjective
 from distill_zoo.objectives.pkd import PKDObjective
+from distill_zoo.objectives.pseudo_label import PseudoLabelObjective
 from distill_zoo.objectives.supervised import SupervisedObjective
 from distill_zoo.objectives.tinybert import TinyBERTObjective
 
@@ -23,6 +24,7 @@ __all__ = [
     "MobileBERTObjective",
     "Objective",
     "PKDObjective",
+    "PseudoLabelObjective",
     "SupervisedObjective",
     "TinyBERTObjective",
 ]

@@ -40,6 +40,7 @@ from distill_zoo.pipeline.builders import (
 )
 from distill_zoo.pipeline.lm_sources import wire_source
 from distill_zoo.pipeline.record import StageInfo
+from distill_zoo.pipeline.schema import TASK_ONLY_DATA
 from distill_zoo.pipeline.teacher_stage import TeacherEntry, is_cached, resolve_teacher
 
 if TYPE_CHECKING:
@@ -100,12 +101,19 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     spec = get_task(cfg.data.task) if "task" in cfg.data else None
     init = _student_init(cfg, spec)
     tokenizer = build_tokenizer(cfg)
+    if spec is None and cfg.data.get("transfer"):
+        raise ConfigError(TASK_ONLY_DATA["transfer"])
     datamodule = build_datamodule(cfg, tokenizer)
+    objective = build_objective(cfg)
+    test_file = cfg.eval.get("test_file") if "eval" in cfg else None
     if spec is not None:
-        datamodule.load_examples()
+        task_data = cast(GlueDataModule, datamodule)
+        task_data.held_out_files = (test_file,) if test_file else ()
+        # An objective that never reads the teacher learns nothing from unlabelled rows.
+        task_data.serve_transfer = objective.needs_teacher
+        task_data.load_examples()
     else:  # a corpus run: build(cfg.data) made a CorpusDataModule
         cast("CorpusDataModule", datamodule).lines()
-    objective = build_objective(cfg)
     labels = num_labels(spec)
     teacher_model = pretrained_teacher(cfg, labels)
     student = None if init == "finetuned" else make_student(cfg, teacher_model, labels, task=spec is not None)
@@ -130,7 +138,6 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
         raise ConfigError("a corpus (general) run uses the pre-trained teacher as it is: set teacher.finetune=null")
     if "teacher" not in cfg.stages and teacher.key is not None and not is_cached(teacher.path):
         raise ConfigError(f"no cached teacher at {teacher.path}; add 'teacher' to stages to fine-tune it first")
-    test_file = cfg.eval.get("test_file") if "eval" in cfg else None
     if test_file:
         if spec is None:
             raise ConfigError("eval.test_file scores a task's labels; a corpus (general) run has none: drop it")
@@ -175,7 +182,7 @@ def _teacher_datamodule(
     wanted = finetune.max_train_samples
     if wanted == cfg.data.get("max_train_samples"):
         return datamodule
-    options = container(cfg.data) | {"max_train_samples": wanted, "augment": None}
+    options = container(cfg.data) | {"max_train_samples": wanted, "augment": None, "transfer": None}
     teacher_data = build(OmegaConf.create(options))
     teacher_data.set_tokenizer(tokenizer)
     teacher_data.load_examples()

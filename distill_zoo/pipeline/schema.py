@@ -30,6 +30,13 @@ from distill_zoo.errors import ConfigError
 
 #: Keys Hydra's instantiate reads itself.
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
+#: Data options of task runs only, and what to do instead when a corpus run sets one.
+TASK_ONLY_DATA = {
+    "transfer": (
+        "data.transfer adds unlabelled text to a task run; a corpus (general) run trains on unlabelled "
+        "text already: drop data.transfer, or pick a task (data=sst2 ...) to distil on it with a transfer set"
+    ),
+}
 #: Keys a built node may carry that describe it rather than construct it (builders drop them).
 DESCRIPTIVE = frozenset({"name", "init", "group"})
 
@@ -213,6 +220,8 @@ def _check_built(node: DictConfig, path: str) -> None:
     known = set(params) | HYDRA_KEYS | DESCRIPTIVE
     for key in node:
         if key not in known:
+            if path == "data." and key in TASK_ONLY_DATA:
+                raise ConfigError(TASK_ONLY_DATA[str(key)])
             raise unknown_key(path, str(key), known, f"{target.rsplit('.', 1)[-1]} takes no such argument")
         child = node._get_node(key)
         if isinstance(child, DictConfig) and "_target_" in child:

@@ -207,6 +207,11 @@ def _record(
         **progress,
     }
     data = {k: v for k, v in data_cfg.items() if k not in _DATA_LOCATION}
+    if isinstance(ctx.datamodule, GlueDataModule) and ctx.datamodule.transfer is not None:
+        # What the transfer set kept (the leakage filter's count) and what an epoch trained on.
+        counts = ctx.datamodule.transfer_counts
+        data["transfer_set"] = counts.as_dict() if counts is not None else None
+        budget["rows_per_epoch"] = ctx.datamodule.rows_per_epoch()
     record = RunRecord(
         task=spec.name if spec is not None else None,
         corpus=None if spec is not None else (cfg.data.get("path") or cfg.data.get("hub_name")),

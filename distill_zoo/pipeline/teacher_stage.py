@@ -64,7 +64,7 @@ TRAINER_NEUTRAL = frozenset(
 )
 #: Data options that cannot change the teacher: where files are, loader workers, the
 #: evaluation split, the run seed (the teacher has its own), the augmentation of the
-#: *student's* data, and the student's subset (the teacher always trains on the original
+#: *student's* data and its transfer set, and the student's subset (the teacher always trains on the original
 #: examples of its own subset, ``teacher.finetune.max_train_samples``, pinned by their digest).
 DATA_NEUTRAL = frozenset(
     {
@@ -76,6 +76,7 @@ DATA_NEUTRAL = frozenset(
         "max_eval_samples",
         "cache_dir",
         "augment",
+        "transfer",
         "seed",
         "max_train_samples",
         "subset_seed",

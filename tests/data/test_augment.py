@@ -134,6 +134,6 @@ def test_datamodule_distils_on_augmented_data_but_fine_tunes_the_teacher_on_the_
     dm.set_tokenizer(tokenizer)
     dm.setup("fit")
     assert 6 < len(dm.train_dataloader().dataset) <= 6 * 3
-    dm.augmented_train = False
+    dm.extra_train = False
     assert len(dm.train_dataloader().dataset) == 6
     assert any((tmp_path / "augmented").glob("*.json"))

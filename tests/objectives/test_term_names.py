@@ -50,6 +50,7 @@ CASES = {
     "minilm_v2": ["method.relation_heads=4", "method.weights={kd: 1.0, task: 1.0}"],
     "pkd": [],
     "none": [],
+    "pseudo_label": [],
 }
 #: Causal-LM methods (per-token vocabulary logits), checked on tiny causal LMs.
 CAUSAL_CASES = {"clm": [], "distilgpt2": [], "lm_kd": ["method.weights={div: 1.0, clm: 1.0}"]}

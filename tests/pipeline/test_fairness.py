@@ -48,6 +48,7 @@ LEAVES_THE_TEACHER = [
     "method=tinybert",
     "student=half",
     "optimizer.lr=0.5",
+    "data.transfer={source: train_rest}",  # the teacher learns the labelled rows only
 ]
 
 

@@ -24,9 +24,13 @@ def swept(cfg, key: str) -> list[str]:
     return [v.strip() for v in str(cfg.hydra.sweeper.params[key]).split(",")]
 
 
+#: The hard-label baseline differs from ``none`` only with a transfer set (compare_transfer).
+TRANSFER_ONLY = ("pseudo_label",)
+
+
 def test_compare_methods_sweeps_every_task_level_method_over_five_seeds(tmp_path):
     cfg = compose_with_hydra(["experiment=compare_methods"], tmp_path)
-    assert sorted(swept(cfg, "method")) == TASK_METHODS
+    assert sorted(swept(cfg, "method")) == [m for m in TASK_METHODS if m not in TRANSFER_ONLY]
     assert {"pkd", "minilm_v2", "none"} <= set(TASK_METHODS)
     assert swept(cfg, "seed") == ["1", "2", "3", "4", "5"]
     assert cfg.data.task == "sst2" and cfg.teacher.finetune.max_train_samples is None
@@ -42,6 +46,16 @@ def test_every_method_of_the_comparison_shares_teacher_student_and_budget(tmp_pa
         assert cfg[group] == base[group], group
     assert cfg.method.name == method
     build_objective(cfg)  # instantiates with the preset's settings
+
+
+def test_compare_transfer_is_the_low_resource_protocol(tmp_path):
+    cfg = compose_with_hydra(["experiment=compare_transfer"], tmp_path)
+    methods = ["none", "pseudo_label", "kd", "distilbert", "pkd", "tinybert", "minilm_v2", "mobilebert"]
+    assert swept(cfg, "method") == methods and swept(cfg, "seed") == ["1", "2", "3", "4", "5"]
+    assert cfg.data.task == "sst2" and cfg.data.max_train_samples == 673  # 1 % of 67,349
+    assert cfg.data.transfer.source == "train_rest" and cfg.data.transfer.max_samples >= 20000
+    # the teacher learns the labelled rows only, like every student
+    assert cfg.teacher.finetune.max_train_samples == cfg.data.max_train_samples
 
 
 EXPECTED_ROWS = {
