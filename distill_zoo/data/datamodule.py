@@ -16,7 +16,13 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from distill_zoo.data.demo import write_demo_dataset
-from distill_zoo.data.sampling import EpochShuffle, LengthGroupedShuffle, ResumableLoader, TrainingPosition
+from distill_zoo.data.sampling import (
+    EpochShuffle,
+    LengthGroupedShuffle,
+    LengthOrder,
+    ResumableLoader,
+    TrainingPosition,
+)
 from distill_zoo.data.tasks import HUB_FIELDS, TaskSpec, get_task
 from distill_zoo.data.transfer import TransferCounts, TransferOptions, build_transfer_set
 from distill_zoo.data.tsv import Example, glue_files, read_glue_tsv
@@ -349,15 +355,23 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
             self.datasets[name] = Dataset.from_list(rows).map(
                 self._tokenize,
                 batched=True,
+                with_indices=True,
                 remove_columns=[*self.spec.text_fields, "label"],
                 desc=f"tokenising {Path(path).name}",
             )
-        return self._loader(name, self.eval_batch_size)
+        return self._loader(name, self.eval_batch_size, sampler=self.eval_sampler(name))
+
+    def eval_sampler(self, split: str) -> LengthOrder:
+        """Evaluation batches in length order (longest first): far less padding than file order;
+        every batch carries ``example_index``, by which predictions return to file order."""
+        return LengthOrder([len(row) for row in self.datasets[split]["input_ids"]])
 
     def val_dataloader(self) -> DataLoader:
         # A generator of its own: iterating a loader without one draws from the global
         # stream, so validation settings would shift the dropout masks of later steps.
-        return self._loader("dev", self.eval_batch_size, generator=torch.Generator().manual_seed(0))
+        return self._loader(
+            "dev", self.eval_batch_size, sampler=self.eval_sampler("dev"), generator=torch.Generator().manual_seed(0)
+        )
 
 
 def _subset(rows: list[Example], limit: int | None, seed: int) -> list[Example]:

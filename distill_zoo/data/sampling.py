@@ -123,6 +123,20 @@ class LengthGroupedShuffle(EpochShuffle):
             yield from batch.tolist()
 
 
+class LengthOrder(Sampler[int]):
+    """Evaluation order: longest example first (ties in file order), so each batch pads
+    little. Predictions are put back in file order by their ``example_index``."""
+
+    def __init__(self, lengths: Sequence[int]) -> None:
+        self.order = torch.argsort(torch.as_tensor(list(lengths), dtype=torch.long), descending=True, stable=True)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.order.tolist()
+
+
 class ResumableLoader(DataLoader):
     """A DataLoader whose first pass starts ``skip_batches`` batches in (a resumed epoch).
 

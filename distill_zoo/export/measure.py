@@ -60,11 +60,13 @@ def points(run: float, export: float) -> float:
 
 def predict_onnx(model: OnnxClassifier, loader: DataLoader) -> Predictions:
     """:func:`~distill_zoo.pipeline.eval_stage.predict` for an ONNX session."""
-    labels, predicted, probabilities = [], [], []
+    labels, predicted, probabilities, index = [], [], [], []
     for batch in tqdm(loader, desc="eval export", unit="batch", leave=False):
         logits = model(**batch).float()
         labels.append(batch["labels"])
+        index.extend([batch["example_index"]] if "example_index" in batch else [])
         predicted.append(predictions(logits))
         if logits.shape[-1] > 1:
             probabilities.append(logits.softmax(-1))
-    return Predictions(torch.cat(labels), torch.cat(predicted), torch.cat(probabilities) if probabilities else None)
+    out = Predictions(torch.cat(labels), torch.cat(predicted), torch.cat(probabilities) if probabilities else None)
+    return out.in_file_order(torch.cat(index) if index else None)

@@ -27,7 +27,7 @@ ECE_BINS = 15
 
 @dataclass
 class Predictions:
-    """One model's outputs over an evaluation loader, in loader order.
+    """One model's outputs over an evaluation loader, in file order (:meth:`in_file_order`).
 
     Attributes:
         labels: (N,) gold labels (class ids, or scores for regression).
@@ -38,6 +38,15 @@ class Predictions:
     labels: Tensor
     predicted: Tensor
     probabilities: Tensor | None
+
+    def in_file_order(self, example_index: Tensor | None) -> Predictions:
+        """The predictions sorted by each example's position in its file (a loader in length
+        order serves them otherwise); unchanged when the loader gives no ``example_index``."""
+        if example_index is None:
+            return self
+        order = torch.argsort(example_index)
+        probabilities = self.probabilities[order] if self.probabilities is not None else None
+        return Predictions(self.labels[order], self.predicted[order], probabilities)
 
     def metrics(self, names: tuple[str, ...], num_labels: int) -> dict[str, float]:
         """The task's metrics (torchmetrics, as in validation)."""
@@ -58,14 +67,16 @@ def predict(model: PreTrainedModel, loader: DataLoader, desc: str) -> Prediction
     """Run ``model`` over every batch of ``loader`` (on the model's device)."""
     encoder = Encoder(model).eval()
     device = next(model.parameters()).device
-    labels, predicted, probabilities = [], [], []
+    labels, predicted, probabilities, index = [], [], [], []
     for batch in tqdm(loader, desc=desc, leave=False):
         logits = encoder({k: v.to(device) for k, v in batch.items()}, FeatureRequest(logits=True)).logits.float()
         labels.append(batch["labels"])
+        index.extend([batch["example_index"]] if "example_index" in batch else [])
         predicted.append(predictions(logits).cpu())
         if logits.shape[-1] > 1:
             probabilities.append(logits.softmax(-1).cpu())
-    return Predictions(torch.cat(labels), torch.cat(predicted), torch.cat(probabilities) if probabilities else None)
+    out = Predictions(torch.cat(labels), torch.cat(predicted), torch.cat(probabilities) if probabilities else None)
+    return out.in_file_order(torch.cat(index) if index else None)
 
 
 def agreement(teacher: Predictions, student: Predictions) -> float:

@@ -141,9 +141,12 @@ def test_training_order_is_a_seeded_shuffle(tmp_path, demo_tokenizer):
     assert _train_order(dm)[0] == other
 
 
-def test_dev_order_is_file_order(tmp_path, demo_tokenizer):
+def test_dev_is_served_once_longest_first_with_each_examples_file_position(tmp_path, demo_tokenizer):
     dm = _demo_module(tmp_path, demo_tokenizer, seed=0)
-    served = []
+    served, index = [], []
     for batch in dm.val_dataloader():
         served += [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
-    assert served == dm.datasets["dev"]["input_ids"]
+        index += batch["example_index"].tolist()
+    in_file = dm.datasets["dev"]["input_ids"]
+    assert sorted(index) == list(range(len(in_file))) and [in_file[i] for i in index] == served
+    assert [len(s) for s in served] == sorted((len(s) for s in in_file), reverse=True)

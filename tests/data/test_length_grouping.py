@@ -161,3 +161,28 @@ def test_the_benchmark_counts_each_batch_at_its_longest_row():
     # Batches [0, 1] and [2]: 2 rows of 5, then 1 row of 2; in another order [2, 1] and [0]: 2 x 5 + 3.
     assert padded_positions([0, 1, 2], [3, 5, 2], 2) == 12
     assert padded_positions([2, 1, 0], [3, 5, 2], 2) == 13
+
+
+def test_evaluation_batches_go_longest_first_and_predictions_come_back_in_file_order(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from distill_zoo.data.sampling import LengthOrder
+    from distill_zoo.pipeline.eval_stage import predict
+    from tests.conftest import tiny_bert
+
+    assert list(LengthOrder([3, 9, 3, 9, 1])) == [1, 3, 0, 2, 4]  # ties keep file order
+    dm = GlueDataModule("demo", root=str(tmp_path), eval_batch_size=16)
+    dm.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
+    dm.setup("validate")
+    sorted_batches = list(dm.val_dataloader())
+    lengths = [len(r) for r in dm.datasets["dev"]["input_ids"]]
+    in_file_order = [lengths[i : i + 16] for i in range(0, len(lengths), 16)]
+    padded = sum(b["input_ids"].numel() for b in sorted_batches)
+    assert padded == sum(len(c) * max(c) for c in [sorted(lengths, reverse=True)[i : i + 16] for i in range(0, len(lengths), 16)])
+    assert padded < sum(len(c) * max(c) for c in in_file_order)
+    model = tiny_bert(num_layers=2)
+    plain = DataLoader(dm.datasets["dev"].with_format("torch"), batch_size=1)  # file order, no padding
+    got, expected = predict(model, dm.val_dataloader(), "sorted"), predict(model, plain, "plain")
+    assert got.labels.tolist() == expected.labels.tolist() == [r["label"] for r in dm.load_examples()["dev"]]
+    assert got.predicted.tolist() == expected.predicted.tolist()
+    torch.testing.assert_close(got.probabilities, expected.probabilities, atol=1e-5, rtol=1e-5)
