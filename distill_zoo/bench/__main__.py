@@ -14,7 +14,7 @@ import sys
 from distill_zoo.errors import DistillZooError
 
 #: Benchmark name -> module under distill_zoo.bench (each has ``run(size) -> dict``); ``all`` runs these.
-BENCHMARKS = ("step", "capture", "cache", "grouping", "sweep", "latency", "ddp", "fsdp")
+BENCHMARKS = ("step", "capture", "cache", "grouping", "precision", "sweep", "latency", "ddp", "fsdp")
 #: Benchmarks that need an optional package (the ``benchmark`` extra): never part of ``all``.
 OPTIONAL = ("textbrewer",)
 
