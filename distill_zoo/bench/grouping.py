@@ -18,7 +18,6 @@ import copy
 import itertools
 import os
 import tempfile
-import warnings
 from typing import Any
 
 from transformers import AutoTokenizer
@@ -27,7 +26,7 @@ from distill_zoo.bench.harness import (
     TOKENIZER,
     distilbert_module,
     emit,
-    interleaved,
+    per_batch_ms,
     teacher_and_student,
     training_steps,
 )
@@ -59,10 +58,7 @@ def run(size: str) -> dict[str, Any]:
         name: training_steps(distilbert_module(pair.teacher, copy.deepcopy(pair.student)), batches, clip=1.0)
         for name, batches in samples.items()
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # self.log outside a Trainer warns; the work is the same
-        ms = interleaved(steps, opts["rounds"], opts["warmup"])
-    per_batch = {name: value / opts["batches"] for name, value in ms.items()}
+    per_batch = per_batch_ms(steps, opts["rounds"], opts["warmup"], opts["batches"])
     return emit(
         "grouping",
         size,

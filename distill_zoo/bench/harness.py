@@ -6,6 +6,7 @@ import json
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,14 @@ def interleaved(variants: dict[str, Callable[[], Any]], rounds: int, warmup: int
             if round_index >= warmup:
                 times[name].append(elapsed)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def per_batch_ms(steps: dict[str, Callable[[], Any]], rounds: int, warmup: int, batches: int) -> dict[str, float]:
+    """:func:`interleaved` medians of callables that each run ``batches`` training steps, per step."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a Trainer warns; the work is the same
+        ms = interleaved(steps, rounds, warmup)
+    return {name: value / batches for name, value in ms.items()}
 
 
 #: Trainer options of a timed run: nothing written, nothing printed.

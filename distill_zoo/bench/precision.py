@@ -15,7 +15,6 @@ import copy
 import itertools
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -27,7 +26,7 @@ from distill_zoo.bench.harness import (
     TOKENIZER,
     distilbert_module,
     emit,
-    interleaved,
+    per_batch_ms,
     random_batch,
     teacher_and_student,
     training_steps,
@@ -54,10 +53,7 @@ def run(size: str) -> dict[str, Any]:
         steps[f"teacher finetune {name}"] = _under(bf16, training_steps(copy.deepcopy(finetune), batches, clip=1.0))
         module = distilbert_module(pair.teacher, copy.deepcopy(pair.student))
         steps[f"distill {name}"] = _under(bf16, training_steps(module, batches, clip=1.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # self.log outside a Trainer warns; the work is the same
-        ms = interleaved(steps, opts["rounds"], opts["warmup"])
-    per_batch = {name: value / opts["batches"] for name, value in ms.items()}
+    per_batch = per_batch_ms(steps, opts["rounds"], opts["warmup"], opts["batches"])
     return emit(
         "precision",
         size,

@@ -98,8 +98,7 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         self.transfer = TransferOptions.parse(dict(transfer), self.spec) if transfer else None
         if self.transfer is not None and self.augment is not None:
             raise ConfigError(
-                "data.augment and data.transfer both add unlabelled training text; set one of them (the "
-                "other to null)"
+                "data.augment and data.transfer both add unlabelled training text; set one of them (the other to null)"
             )
         #: Labelled files scored apart from dev (``eval.test_file``): kept out of the transfer set too.
         self.held_out_files: tuple[str, ...] = ()

@@ -48,9 +48,7 @@ class EpochShuffle(Sampler[int]):
             None: ``size``.
     """
 
-    def __init__(
-        self, size: int, seed: int, epoch: int = 0, on_epoch: Any = None, length: int | None = None
-    ) -> None:
+    def __init__(self, size: int, seed: int, epoch: int = 0, on_epoch: Any = None, length: int | None = None) -> None:
         if size < 1:
             raise ValueError(f"nothing to shuffle: size {size}")
         self.size, self.seed, self.epoch, self.on_epoch = size, seed, epoch, on_epoch

@@ -178,7 +178,9 @@ def test_evaluation_batches_go_longest_first_and_predictions_come_back_in_file_o
     lengths = [len(r) for r in dm.datasets["dev"]["input_ids"]]
     in_file_order = [lengths[i : i + 16] for i in range(0, len(lengths), 16)]
     padded = sum(b["input_ids"].numel() for b in sorted_batches)
-    assert padded == sum(len(c) * max(c) for c in [sorted(lengths, reverse=True)[i : i + 16] for i in range(0, len(lengths), 16)])
+    assert padded == sum(
+        len(c) * max(c) for c in [sorted(lengths, reverse=True)[i : i + 16] for i in range(0, len(lengths), 16)]
+    )
     assert padded < sum(len(c) * max(c) for c in in_file_order)
     model = tiny_bert(num_layers=2)
     plain = DataLoader(dm.datasets["dev"].with_format("torch"), batch_size=1)  # file order, no padding

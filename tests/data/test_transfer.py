@@ -51,7 +51,9 @@ def test_the_movie_review_corpus_leaks_no_sst2_dev_sentence(shared_data, sst2_de
 
 
 def test_train_rest_is_the_training_split_beyond_the_labelled_subset(shared_data):
-    dm = GlueDataModule("rte", root=str(shared_data), max_train_samples=200, subset_seed=3, transfer={"source": "train_rest"})
+    dm = GlueDataModule(
+        "rte", root=str(shared_data), max_train_samples=200, subset_seed=3, transfer={"source": "train_rest"}
+    )
     examples = dm.load_examples()
     everything = read_glue_tsv(shared_data / "glue" / "rte" / "train.tsv", RTE)
     key = lambda r: (r["sentence1"], r["sentence2"])  # noqa: E731
@@ -142,7 +144,9 @@ def test_bad_options_name_the_fix(options, task, message):
 
 def test_bad_sources_name_the_file_and_the_fix(tmp_path):
     with pytest.raises(DataError, match="missing transfer file"):
-        build_transfer_set(TransferOptions.parse({"source": "file", "path": str(tmp_path / "no.txt")}, SST2), SST2, [], [])
+        build_transfer_set(
+            TransferOptions.parse({"source": "file", "path": str(tmp_path / "no.txt")}, SST2), SST2, [], []
+        )
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     with pytest.raises(DataError, match="holds no text"):
@@ -150,7 +154,9 @@ def test_bad_sources_name_the_file_and_the_fix(tmp_path):
     leaky = tmp_path / "leaky.txt"
     leaky.write_text("The dev sentence.\n")
     with pytest.raises(DataError, match="transfer set is empty"):
-        build_transfer_set(TransferOptions.parse({"source": "file", "path": str(leaky)}, SST2), SST2, [], ["dev sentence"])
+        build_transfer_set(
+            TransferOptions.parse({"source": "file", "path": str(leaky)}, SST2), SST2, [], ["dev sentence"]
+        )
     with pytest.raises(ConfigError, match="set data.max_train_samples below"):
         GlueDataModule("demo", root=str(tmp_path), transfer={"source": "train_rest"}).load_examples()
     with pytest.raises(ConfigError, match="set one of them"):

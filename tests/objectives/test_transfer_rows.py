@@ -40,7 +40,9 @@ def test_task_terms_read_labelled_rows_and_teacher_terms_read_all(case, tmp_path
             continue
         if name == "loss_task" and case != "pseudo_label":
             # the mean over the labelled rows alone, an explicit loop over them
-            per_row = [torch.nn.functional.cross_entropy(s.logits[i : i + 1], labelled["labels"][i : i + 1]) for i in keep]
+            per_row = [
+                torch.nn.functional.cross_entropy(s.logits[i : i + 1], labelled["labels"][i : i + 1]) for i in keep
+            ]
             expected = obj.weights["task"] * torch.stack(per_row).mean()
             assert value.item() == pytest.approx(expected.item(), rel=1e-5), (case, name)
             assert value.item() != pytest.approx(full[name].item(), rel=1e-4), (case, "the transfer rows were read")
@@ -54,7 +56,8 @@ def test_pseudo_label_learns_the_teachers_class_on_transfer_rows(tmp_path, class
     batch = _with_transfer_rows(shared_batch())
     out, s, t = run(obj, classifiers, batch)
     targets = [
-        int(t.logits[i].argmax()) if i in TRANSFER_ROWS else int(batch["labels"][i]) for i in range(len(batch["labels"]))
+        int(t.logits[i].argmax()) if i in TRANSFER_ROWS else int(batch["labels"][i])
+        for i in range(len(batch["labels"]))
     ]
     per_row = [torch.nn.functional.cross_entropy(s.logits[i : i + 1], torch.tensor([y])) for i, y in enumerate(targets)]
     assert out["loss_task"].item() == pytest.approx(torch.stack(per_row).mean().item(), rel=1e-5)

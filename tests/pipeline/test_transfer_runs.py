@@ -11,7 +11,12 @@ from distill_zoo.pipeline import run_pipeline
 from tests.conftest import TINY_RUN, compose, record_at, run_job
 
 #: 16 labelled rows of the demo set (the teacher's too), every batch of an epoch trained.
-LABELLED = [*TINY_RUN, "trainer.limit_train_batches=null", "data.max_train_samples=16", "teacher.finetune.max_train_samples=16"]
+LABELLED = [
+    *TINY_RUN,
+    "trainer.limit_train_batches=null",
+    "data.max_train_samples=16",
+    "teacher.finetune.max_train_samples=16",
+]
 #: ... and 60 of the rest as the transfer set: 5 batches of 16.
 TRANSFER_RUN = [*LABELLED, "data.transfer={source: train_rest, max_samples: 60}"]
 
@@ -48,7 +53,13 @@ def test_every_method_takes_the_same_steps_from_one_teacher_of_the_labelled_rows
 
 def test_a_transfer_set_on_a_corpus_run_is_refused_with_the_fix(tmp_path):
     cfg = compose(
-        ["data=corpus", "method=distilbert_mlm", "teacher=tiny_mlm", "student=tiny", "+data.transfer={source: train_rest}"],
+        [
+            "data=corpus",
+            "method=distilbert_mlm",
+            "teacher=tiny_mlm",
+            "student=tiny",
+            "+data.transfer={source: train_rest}",
+        ],
         tmp_path,
     )
     with pytest.raises(ConfigError, match="drop data.transfer, or pick a task"):
