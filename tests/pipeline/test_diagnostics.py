@@ -52,6 +52,13 @@ def test_agreement_counts_shared_predictions_and_correlates_scores():
     assert agreement(scores, doubled) == pytest.approx(1.0)
 
 
+def _in_file_order(dataset):
+    """One example per batch, in file order: no padding, no sampler of the code under test."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset.with_format("torch"), batch_size=1)
+
+
 def _saved_outputs(model_dir, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Labels, softmax probabilities and predicted classes of a saved classifier, batch by batch."""
     from transformers import AutoModelForSequenceClassification
@@ -61,6 +68,7 @@ def _saved_outputs(model_dir, loader) -> tuple[torch.Tensor, torch.Tensor, torch
     with torch.no_grad():
         for batch in loader:
             labels.append(batch.pop("labels"))
+            batch.pop("example_index", None)
             probabilities.append(model(**batch).logits.softmax(-1))
     p = torch.cat(probabilities)
     return torch.cat(labels), p, p.argmax(-1)
@@ -84,13 +92,15 @@ def test_record_holds_predictions_agreement_calibration_and_test_file(tmp_path, 
     datamodule.setup("validate")
     predicted = {}
     for role, folder in (("teacher", record.teacher.path), ("student", out / "student")):
-        labels, probabilities, predicted[role] = _saved_outputs(folder, datamodule.val_dataloader())
+        labels, probabilities, predicted[role] = _saved_outputs(folder, _in_file_order(datamodule.datasets["dev"]))
         assert saved["labels"] == labels.tolist() and saved[role] == predicted[role].tolist()
         side = getattr(record, role)
         assert side.metrics["acc"] == pytest.approx(float((predicted[role] == labels).float().mean()))
         assert side.ece == pytest.approx(slow_ece(probabilities, labels), abs=1e-5)
         # The extra file: its own 20 examples, scored by this model.
-        file_labels, _, file_predicted = _saved_outputs(folder, datamodule.labelled_file_loader(test_file))
+        datamodule.labelled_file_loader(test_file)  # tokenises the file
+        tokenised = datamodule.datasets[f"file:{test_file.resolve()}"]
+        file_labels, _, file_predicted = _saved_outputs(folder, _in_file_order(tokenised))
         assert len(file_labels) == 20
         assert record.test[role] == {"acc": pytest.approx(float((file_predicted == file_labels).float().mean()))}
     assert record.agreement == pytest.approx(float((predicted["teacher"] == predicted["student"]).float().mean()))
