@@ -67,6 +67,12 @@ class ModelReport:
     ece: float | None = None
 
 
+#: What a run's budget came to, not what it was set to: left out of :meth:`RunRecord.comparable`.
+#: ``rows_per_epoch`` follows from the data options and the method (``none`` cycles its
+#: labelled rows past a transfer set it does not read), both compared already.
+BUDGET_OUTCOMES = ("steps_done", "examples_seen", "rows_per_epoch")
+
+
 @dataclass
 class RunRecord:
     """What one run (or chain stage) produced and exactly what produced it.
@@ -161,7 +167,7 @@ class RunRecord:
             "teacher_entry": self.teacher_entry,
             "teacher_source": _without_previous_path(self.teacher_source),
             "teacher_signal": self.teacher_signal,
-            "budget": {k: v for k, v in self.budget.items() if k not in ("steps_done", "examples_seen")},
+            "budget": {k: v for k, v in self.budget.items() if k not in BUDGET_OUTCOMES},
             "trainer_options": self.trainer_options,
             "data": self.data,
             "optimizer": config.get("optimizer"),

@@ -49,6 +49,13 @@ def test_every_method_takes_the_same_steps_from_one_teacher_of_the_labelled_rows
     from distill_zoo.pipeline.teacher_stage import teacher_cache_key
 
     assert kd.teacher_entry == teacher_cache_key(plain, build_datamodule(plain).train_digest())
+    # The report pairs each method with `none` although their epochs hold different rows.
+    from distill_zoo.report import build_report
+
+    rows = {r.method: r for r in build_report([tmp_path], replicates=0).rows if r.signature["teacher_signal"] != "live"}
+    assert rows["none"].is_baseline
+    for method in ("kd", "pseudo_label"):
+        assert rows[method].delta == pytest.approx(rows[method].mean - rows["none"].mean), rows[method].notes
 
 
 def test_a_transfer_set_on_a_corpus_run_is_refused_with_the_fix(tmp_path):
