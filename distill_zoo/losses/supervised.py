@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from distill_zoo.labels import labelled_rows
+from distill_zoo.labels import UNLABELLED_CLASS, labelled_rows
 from distill_zoo.losses.kl_div import kl_div
 from distill_zoo.losses.soft_cross_entropy import soft_cross_entropy
 
@@ -26,12 +26,13 @@ def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
         holds none.
     """
     keep = labelled_rows(labels)
-    if not bool(keep.any()):
-        return logits.sum() * 0.0
-    logits, labels = logits[keep], labels[keep]
+    # Sum over the labelled rows / their count, never ``logits[keep]``: a boolean index waits
+    # for the device on every step.
+    count = keep.sum().clamp_min(1)
     if logits.shape[-1] == 1:
-        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
-    return F.cross_entropy(logits, labels.long())
+        error = torch.where(keep, logits.squeeze(-1) - labels.nan_to_num().to(logits.dtype), 0.0)
+        return error.square().sum() / count
+    return F.cross_entropy(logits, labels.long(), ignore_index=UNLABELLED_CLASS, reduction="sum") / count
 
 
 def pseudo_labels(labels: Tensor, teacher_logits: Tensor) -> Tensor:
