@@ -16,35 +16,28 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 import tempfile
 from typing import Any
 
-from transformers import AutoTokenizer
-
 from distill_zoo.bench.harness import (
-    TOKENIZER,
     distilbert_module,
     emit,
     per_batch_ms,
+    task_datamodule,
     teacher_and_student,
     training_steps,
 )
-from distill_zoo.data import GlueDataModule
-from distill_zoo.errors import ConfigError
-from distill_zoo.models import resolve_pretrained
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"task": "sst2", "batch": 32, "batches": 30, "rounds": 3, "warmup": 1},
     "tiny": {"task": "demo", "batch": 8, "batches": 2, "rounds": 1, "warmup": 0},
 }
-SEED = 1
 
 
 def run(size: str) -> dict[str, Any]:
     opts = SIZES[size]
     with tempfile.TemporaryDirectory() as tmp:
-        datamodule = _datamodule(opts, tmp)
+        datamodule = task_datamodule(opts["task"], opts["batch"], tmp, "grouping")
         lengths = [len(row) for row in datamodule.datasets["train"]["input_ids"]]
         epoch_batches = -(-len(lengths) // opts["batch"])
         positions, samples = {}, {}
@@ -85,18 +78,3 @@ def padded_positions(order: list[int], lengths: list[int], batch_size: int) -> i
         batch = order[first : first + batch_size]
         total += len(batch) * max(lengths[i] for i in batch)
     return total
-
-
-def _datamodule(opts: dict[str, Any], tmp: str) -> GlueDataModule:
-    if opts["task"] == "demo":
-        root = tmp
-    else:
-        root = os.environ.get("DISTILL_ZOO_DATA", "")
-        if not root:
-            raise ConfigError(
-                "the full grouping benchmark reads SST-2: set DISTILL_ZOO_DATA to the folder holding glue/"
-            )
-    datamodule = GlueDataModule(opts["task"], root=root, batch_size=opts["batch"], seed=SEED, cache_dir=tmp)
-    datamodule.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
-    datamodule.setup("fit")
-    return datamodule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -13,8 +14,10 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import AutoTokenizer, PreTrainedModel
 
+from distill_zoo.data import GlueDataModule
+from distill_zoo.errors import ConfigError
 from distill_zoo.models import random_classifier, resolve_pretrained
 from distill_zoo.models.classifier import load_classifier
 from distill_zoo.models.students import from_teacher_layers
@@ -118,6 +121,18 @@ def random_batch(
         "token_type_ids": torch.zeros_like(ids),
         "labels": torch.randint(0, labels, (batch_size,), generator=generator),
     }
+
+
+def task_datamodule(task: str, batch: int, cache_dir: str, bench: str, max_length: int = 128) -> GlueDataModule:
+    """A tokenised ``task`` (the packaged teacher's tokenizer) for benchmark ``bench``: ``demo``
+    is written into ``cache_dir``; a GLUE task is read from ``$DISTILL_ZOO_DATA``."""
+    root = cache_dir if task == "demo" else os.environ.get("DISTILL_ZOO_DATA", "")
+    if not root:
+        raise ConfigError(f"the full {bench} benchmark reads {task}: set DISTILL_ZOO_DATA to the folder holding glue/")
+    datamodule = GlueDataModule(task, root=root, batch_size=batch, max_length=max_length, seed=1, cache_dir=cache_dir)
+    datamodule.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
+    datamodule.setup("fit")
+    return datamodule
 
 
 def distilbert_module(teacher: PreTrainedModel, student: PreTrainedModel) -> DistillationModule:

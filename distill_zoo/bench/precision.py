@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -28,11 +27,10 @@ from distill_zoo.bench.harness import (
     emit,
     per_batch_ms,
     random_batch,
+    task_datamodule,
     teacher_and_student,
     training_steps,
 )
-from distill_zoo.data import GlueDataModule
-from distill_zoo.errors import ConfigError
 from distill_zoo.models import resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
 from distill_zoo.training import DistillationModule
@@ -83,13 +81,8 @@ def _batches(size: str, opts: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
     if size == "tiny":
         vocab = int(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)).vocab_size)
         return [random_batch(vocab, opts["batch"], 16, seed=i) for i in range(opts["batches"])]
-    root = os.environ.get("DISTILL_ZOO_DATA", "")
-    if not root:
-        raise ConfigError("the full precision benchmark reads SST-2: set DISTILL_ZOO_DATA to the folder holding glue/")
     with tempfile.TemporaryDirectory() as tmp:
-        datamodule = GlueDataModule("sst2", root=root, batch_size=opts["batch"], max_length=64, seed=1, cache_dir=tmp)
-        datamodule.set_tokenizer(AutoTokenizer.from_pretrained(resolve_pretrained(TOKENIZER)))
-        datamodule.setup("fit")
+        datamodule = task_datamodule("sst2", opts["batch"], tmp, "precision", max_length=64)
         return list(itertools.islice(datamodule.train_dataloader(), opts["batches"]))
 
 
