@@ -34,6 +34,7 @@ from omegaconf import DictConfig, ListConfig
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline.builders import container
 from distill_zoo.pipeline.record import RunRecord, StageInfo, differences, read_record, write_json
+from distill_zoo.pipeline.schema import validate_config
 from distill_zoo.pipeline.stages import run_pipeline
 
 ROLES = ("teacher", "student")
@@ -146,6 +147,7 @@ def run_chain(
         done = out_dir / "results.json"
         overrides = stage_overrides(run_overrides, stage, out_dir, previous, data_overrides(cfg, stage))
         stage_cfg = compose_stage(overrides)
+        validate_config(stage_cfg)  # as run.py checks a run's own config
         if done.is_file():
             record = read_record(done)
             _check_reuse(record, stage_cfg, out_dir)

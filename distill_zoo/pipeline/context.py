@@ -40,7 +40,6 @@ from distill_zoo.pipeline.builders import (
 )
 from distill_zoo.pipeline.lm_sources import wire_source
 from distill_zoo.pipeline.record import StageInfo
-from distill_zoo.pipeline.schema import TASK_ONLY_DATA
 from distill_zoo.pipeline.teacher_stage import TeacherEntry, is_cached, resolve_teacher
 
 if TYPE_CHECKING:
@@ -101,8 +100,6 @@ def prepare_run(cfg: DictConfig, stage: StageInfo | None = None) -> RunContext:
     spec = get_task(cfg.data.task) if "task" in cfg.data else None
     init = _student_init(cfg, spec)
     tokenizer = build_tokenizer(cfg)
-    if spec is None and cfg.data.get("transfer"):
-        raise ConfigError(TASK_ONLY_DATA["transfer"])
     datamodule = build_datamodule(cfg, tokenizer)
     objective = build_objective(cfg)
     test_file = cfg.eval.get("test_file") if "eval" in cfg else None

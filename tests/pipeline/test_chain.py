@@ -114,3 +114,11 @@ def test_bad_chain_roles(tmp_path):
     with pytest.raises(ConfigError, match="previous_as must be one of"):
         run_job([*TINY_RUN, "experiment=tinybert_two_step", "chain.1.previous_as=assistant"], tmp_path)
     assert not (tmp_path / "out").exists(), "no stage may run before the chain is validated"
+
+
+def test_a_stage_config_goes_through_the_schema(tmp_path):
+    """A stage composes its own config: a misspelt key in its overrides gets the schema's
+    message (the nearest valid key), as a run's own config does, and that stage never trains."""
+    with pytest.raises(ConfigError, match="temprature.*temperature"):
+        run_job([*TINY_RUN, "experiment=tinybert_two_step", "chain.0.overrides=['+method.temprature=2']"], tmp_path)
+    assert not list((tmp_path / "out").glob("*/results.json"))

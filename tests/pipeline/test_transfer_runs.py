@@ -8,6 +8,7 @@ import pytest
 
 from distill_zoo.errors import ConfigError, DataError
 from distill_zoo.pipeline import run_pipeline
+from distill_zoo.pipeline.schema import validate_config
 from tests.conftest import TINY_RUN, compose, record_at, run_job
 
 #: 16 labelled rows of the demo set (the teacher's too), every batch of an epoch trained.
@@ -70,7 +71,7 @@ def test_a_transfer_set_on_a_corpus_run_is_refused_with_the_fix(tmp_path):
         tmp_path,
     )
     with pytest.raises(ConfigError, match="drop data.transfer, or pick a task"):
-        run_pipeline(cfg)
+        validate_config(cfg)  # what run.py checks first, for every run and chain stage
 
 
 @pytest.mark.parametrize(
