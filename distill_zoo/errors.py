@@ -24,3 +24,10 @@ class NumericalError(DistillZooError):
     writes no results, and keeps its last good checkpoint."""
 
     exit_code = 3
+
+
+class StateError(DistillZooError):
+    """Saved state (a checkpoint, a cache entry) that is damaged, or that cannot be written:
+    the message names the file and the fix, and nothing already complete is changed."""
+
+    exit_code = 4

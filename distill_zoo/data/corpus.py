@@ -153,6 +153,10 @@ class CorpusDataModule(TrainingPosition, L.LightningDataModule):
             counts += torch.bincount(torch.tensor(ids), minlength=len(counts))
         self.token_counts = counts
 
+    def train_rows(self) -> Dataset:
+        assert self.blocks is not None, "setup() comes first"
+        return self.blocks
+
     def _tokenise(self, lines: list[str]) -> list[list[int]]:
         tok, body = self.tokenizer, self.max_length - 2
         assert tok is not None, "set_tokenizer() comes first"

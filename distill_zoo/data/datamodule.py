@@ -226,18 +226,8 @@ class GlueDataModule(TrainingPosition, L.LightningDataModule):
         computing what a frozen teacher says about every example once."""
         return self._loader(self.train_split, self.eval_batch_size)
 
-    def train_tokens_digest(self) -> tuple[str, int]:
-        """A hash of the served training split exactly as the models see it (token ids, type ids,
-        in order), and its longest example in tokens."""
-        dataset = self.datasets[self.train_split]
-        digest = hashlib.sha256()
-        longest = 0
-        for column in ("input_ids", "token_type_ids"):
-            if column in dataset.column_names:
-                for row in dataset[column]:
-                    digest.update(json.dumps(row).encode())
-                    longest = max(longest, len(row))
-        return digest.hexdigest(), longest
+    def train_rows(self) -> Dataset:
+        return self.datasets[self.train_split]
 
     def augmented_examples(self) -> list[Example]:
         """The training split with TinyBERT's augmented copies (cached)."""

@@ -284,6 +284,9 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
         rows = self.datasets["eval_text" if "eval_text" in self.datasets else "heldout"]["input_ids"]
         return [list(r) for r in rows[:count]]
 
+    def train_rows(self) -> Dataset:
+        return self.datasets[_TRAIN_ROWS[self.source]]
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(_TRAIN_ROWS[self.source], self.batch_size, shuffle=True)
 

@@ -16,6 +16,8 @@ same order as a run that was never stopped. Two things make that hold:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -176,6 +178,24 @@ class TrainingPosition:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume_position = dict(state_dict) if state_dict else None
+
+    def train_rows(self) -> Any:
+        """The training rows the training loader serves (a ``datasets.Dataset`` with ``input_ids``),
+        once ``setup`` has run."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which rows it trains on")
+
+    def train_tokens_digest(self) -> tuple[str, int]:
+        """A hash of the served training rows exactly as the models see them (token ids, type ids,
+        in order), and the longest row in tokens."""
+        rows = self.train_rows()
+        digest = hashlib.sha256()
+        longest = 0
+        for column in ("input_ids", "token_type_ids"):
+            if column in rows.column_names:
+                for row in rows[column]:
+                    digest.update(json.dumps(row).encode())
+                    longest = max(longest, len(row))
+        return digest.hexdigest(), longest
 
     def batches_to_skip(self, epoch_batches: int) -> int:
         """Batches of the current epoch a resumed run has trained already (0 otherwise); once."""

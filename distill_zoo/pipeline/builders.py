@@ -17,8 +17,10 @@ from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError, DistillZooError
 from distill_zoo.models import load_tokenizer
 from distill_zoo.objectives import Objective
+from distill_zoo.pipeline.record import git_commit
 from distill_zoo.pipeline.secrets import redact
-from distill_zoo.training.checkpoints import checkpoint_callbacks
+from distill_zoo.training.checkpoint_io import AtomicCheckpointIO
+from distill_zoo.training.checkpoints import ResumeGuard, checkpoint_callbacks
 
 
 class _NoTips(logging.Filter):
@@ -137,6 +139,7 @@ def build_trainer(
             int(options.get("every_n_epochs", 1)),
             options.get("every_n_minutes"),
             options.get("every_n_steps"),
+            ResumeGuard(code=git_commit(), accept_mismatch=cfg.get("resume_mismatch") == "accept"),
         )
     return build(
         cfg.trainer,
@@ -146,4 +149,6 @@ def build_trainer(
         callbacks=callbacks,
         # Our own PeriodicCheckpoint writes the checkpoints; Lightning's default ModelCheckpoint would add more files.
         enable_checkpointing=False,
+        # Written in their own folder and moved into place: never a truncated last.ckpt.
+        plugins=[AtomicCheckpointIO()],
     )

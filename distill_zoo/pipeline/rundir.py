@@ -4,7 +4,9 @@ Hydra is told not to write ``.hydra/`` itself (``hydra.output_subdir: null``): a
 into a finished run's folder would overwrite the saved config before anything could
 refuse. Instead :func:`claim_run_dir` looks first, and :func:`write_snapshot` writes
 ``.hydra/`` (the config as composed, resolved, the overrides, Hydra's own config) and
-``provenance.json`` only once every pre-flight check has passed.
+``provenance.json`` only once every pre-flight check has passed. ``provenance.json`` keeps
+every attempt made in the folder (``attempts``, oldest first, with the failure an attempt
+left); its top-level fields are the latest attempt's.
 
 A folder holding:
 * ``results.json`` (or a chain's ``chain.json``): a finished run; refused, so it is never
@@ -17,6 +19,7 @@ A folder holding:
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +29,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from distill_zoo.errors import ConfigError
-from distill_zoo.pipeline.record import differences, git_commit, hardware, package_versions, write_json
+from distill_zoo.pipeline.record import FAILED, differences, git_commit, hardware, package_versions, write_json
 from distill_zoo.pipeline.secrets import redact
 
 SNAPSHOT = ".hydra"
@@ -37,8 +40,9 @@ FINISHED = ("results.json", "chain.json")
 #: What an unfinished run leaves (besides its snapshot).
 RUN_FILES = ("checkpoints", "student", "predictions.json")
 #: Keys that may differ between a run and its continuation (``stages``: a run may be
-#: split, e.g. ``stages=[teacher,distill]`` then ``stages=[eval]`` in the same folder).
-_RESUME_NEUTRAL = ("resume", "stages")
+#: split, e.g. ``stages=[teacher,distill]`` then ``stages=[eval]`` in the same folder;
+#: ``resume_mismatch=accept`` continues a checkpoint written for other inputs).
+_RESUME_NEUTRAL = ("resume", "resume_mismatch", "stages")
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -92,20 +96,36 @@ def write_snapshot(cfg: DictConfig, out_dir: Path, overrides: list[str], teacher
     hydra_cfg = _hydra_config()
     if hydra_cfg is not None:
         _write_yaml(folder / "hydra.yaml", redact(hydra_cfg))
-    write_json(
-        out_dir / PROVENANCE,
-        redact(
-            {
-                "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-                "overrides": list(overrides),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "git_commit": git_commit(),
-                "versions": package_versions(),
-                "hardware": hardware(),
-                "teacher_entry": teacher_entry,
-            }
-        ),
+    attempt = redact(
+        {
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "overrides": list(overrides),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "git_commit": git_commit(),
+            "versions": package_versions(),
+            "hardware": hardware(),
+            "teacher_entry": teacher_entry,
+        }
     )
+    write_json(out_dir / PROVENANCE, {**attempt, "attempts": [*_earlier_attempts(out_dir), attempt]})
+
+
+def _earlier_attempts(out_dir: Path) -> list[dict[str, Any]]:
+    """The attempts an earlier ``provenance.json`` in ``out_dir`` recorded, the last one with the
+    ``failed.json`` it left folded in as ``failure`` (the file goes: this attempt supersedes it)."""
+    path, failed = out_dir / PROVENANCE, out_dir / FAILED
+    attempts: list[dict[str, Any]] = []
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        attempts = earlier.get("attempts") or [{k: v for k, v in earlier.items() if k != "attempts"}]
+    if failed.is_file():
+        failure = json.loads(failed.read_text())
+        if attempts:
+            attempts[-1] = {**attempts[-1], "failure": failure}
+        else:
+            attempts.append({"failure": failure})
+        failed.unlink()
+    return attempts
 
 
 def _hydra_config() -> dict[str, Any] | None:

@@ -100,6 +100,7 @@ class RunSchema:
     eval: EvalSchema = field(default_factory=EvalSchema)
     checkpoint: CheckpointSchema = field(default_factory=CheckpointSchema)
     resume: bool = True
+    resume_mismatch: str = "refuse"
     teacher_cache: str = "auto"
     teacher_cache_max_gb: float = 4.0
     gradnorm_every_n_steps: int = 0
@@ -156,6 +157,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "eval.generation_new_tokens": (_positive_int, "a positive integer", "32"),
     "eval.latency_warmup": (_non_negative_int, "an integer >= 0", "10"),
     "teacher_cache": (lambda v: v in ("auto", "off", "logits", "features"), "auto, off, logits or features", "auto"),
+    "resume_mismatch": (lambda v: v in ("refuse", "accept"), "refuse or accept", "refuse"),
     "teacher_cache_max_gb": (_positive, "a positive number", "4"),
     "gradnorm_every_n_steps": (_non_negative_int, "an integer >= 0 (0 = off)", "0"),
     "checkpoint.every_n_epochs": (_non_negative_int, "an integer >= 0 (0 = never)", "1"),

@@ -87,9 +87,9 @@ def run_pipeline(
         progress = {"steps_done": trainer.global_step, "examples_seen": module.examples_seen}
         if module.on_policy is not None:
             progress["on_policy_examples"] = module.on_policy_examples
-        losses = {
-            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and k not in _NOT_LOSSES
-        }
+        # A process resumed after the last step trained nothing: its losses are the checkpoint's.
+        logged = {**module.resumed_train_metrics, **{k: float(v) for k, v in trainer.callback_metrics.items()}}
+        losses = {k: v for k, v in logged.items() if k.startswith("train/") and k not in _NOT_LOSSES}
         teacher_signal = module.teacher_signal()
         save_student(student, ctx.tokenizer, ctx.objective, student_dir, gathered)
         if gathered is not None:  # the models in memory hold shards: evaluate whole copies

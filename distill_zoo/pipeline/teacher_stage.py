@@ -250,7 +250,7 @@ def _finetune(
     print(f"[teacher] fine-tuning {cfg.teacher.name} on {spec.name} for {finetune.max_epochs} epoch(s)")
     datamodule.train_seed = finetune.seed
     with datamodule.original_train():  # the teacher learns from the original examples only
-        fit_resuming(trainer, module, datamodule, checkpoints, "teacher")
+        fit_resuming(trainer, module, datamodule, checkpoints, "teacher", damaged="set_aside")
     metrics = {k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:
         model.save_pretrained(out)

@@ -20,7 +20,8 @@ cut short has drawn dropout masks it never applied; a resume from either state w
 drift from the uninterrupted run.
 
 Checkpoints are read with ``weights_only=True``: everything saved here is tensors and
-plain Python values.
+plain Python values. They are written by :class:`~distill_zoo.training.checkpoint_io.AtomicCheckpointIO`
+(the trainer's checkpoint plugin), so ``last.ckpt`` is always a whole file or the previous one.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import random
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -37,7 +38,9 @@ import torch
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from distill_zoo.errors import NumericalError
+from distill_zoo.data.sampling import TrainingPosition
+from distill_zoo.errors import NumericalError, StateError
+from distill_zoo.training.checkpoint_io import DamagedCheckpoint, load_checkpoint_file, remove_stale_temporaries
 
 # Lightning warns that a mid-epoch checkpoint cannot be resumed exactly unless the loader
 # is stateful; here the datamodule carries the position (distill_zoo.data.sampling).
@@ -45,20 +48,86 @@ warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that en
 
 #: The file every checkpoint callback of a run keeps up to date (Lightning's ``save_last``).
 LAST = "last.ckpt"
+#: The checkpoint key :class:`ResumeGuard` writes.
+FINGERPRINT = "distill_zoo_fingerprint"
 
 
 def checkpoint_callbacks(
-    dirpath: Path, every_n_epochs: int = 1, every_n_minutes: float | None = None, every_n_steps: int | None = None
+    dirpath: Path,
+    every_n_epochs: int = 1,
+    every_n_minutes: float | None = None,
+    every_n_steps: int | None = None,
+    guard: ResumeGuard | None = None,
 ) -> list[L.Callback]:
     """The callbacks that keep ``dirpath/last.ckpt`` current (see :class:`PeriodicCheckpoint`)
-    and make a resume from it exact."""
+    and make a resume from it exact; ``guard`` (default: data checked, no code commit) refuses
+    a checkpoint trained on other inputs."""
     path = dirpath / LAST
     return [
+        guard if guard is not None else ResumeGuard(code=None),
         RandomStreams(),
         Timer(),
         SaveOnInterrupt(path),
         PeriodicCheckpoint(path, every_n_epochs, every_n_minutes, every_n_steps),
     ]
+
+
+class ResumeGuard(L.Callback):
+    """Write into every checkpoint what it was trained on, and refuse to resume from one that
+    was trained on something else.
+
+    ``fingerprint`` in a checkpoint holds ``train_tokens`` (the digest of the training rows
+    the datamodule serves, exactly as the models see them) and ``code`` (the commit the
+    process ran, ``+dirty`` when the tree had changes). A resume whose values differ would
+    mix two runs in one result: it stops with a :class:`~distill_zoo.errors.StateError` that
+    names the differences, unless ``accept_mismatch`` (``resume_mismatch=accept``) takes it
+    knowingly, which is printed and kept in ``accepted``. A checkpoint without the record
+    (written before it existed) is refused the same way.
+    """
+
+    def __init__(self, code: str | None, accept_mismatch: bool = False) -> None:
+        self.code, self.accept_mismatch = code, accept_mismatch
+        self.accepted: list[str] = []
+        self._train_tokens: str | None = None
+
+    def fingerprint(self, trainer: L.Trainer) -> dict[str, str | None]:
+        if self._train_tokens is None:
+            datamodule = getattr(trainer, "datamodule", None)
+            if not isinstance(datamodule, TrainingPosition):
+                raise TypeError(f"a resumable run needs a TrainingPosition datamodule, got {type(datamodule).__name__}")
+            self._train_tokens = datamodule.train_tokens_digest()[0]
+        return {"train_tokens": self._train_tokens, "code": self.code}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FINGERPRINT] = self.fingerprint(trainer)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        saved, now = checkpoint.get(FINGERPRINT) or {}, self.fingerprint(trainer)
+        changed = [
+            f"{name}: {_short(saved.get(name, 'not recorded'))} in the checkpoint, {_short(value)} now"
+            for name, value in now.items()
+            if saved.get(name, "not recorded") != value
+        ]
+        if not changed:
+            return
+        what = "; ".join(changed)
+        if self.accept_mismatch:
+            self.accepted = changed
+            print(
+                f"[resume] resuming although the checkpoint was written for other inputs ({what}): "
+                "resume_mismatch=accept"
+            )
+            return
+        raise StateError(
+            f"the checkpoint of this run was written for other inputs ({what}); resuming would train one run on two. "
+            "Give this run its own folder (hydra.run.dir=...) to start it over, or set resume_mismatch=accept to "
+            "continue it knowingly (the record says so)"
+        )
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text[:12] if len(text) == 64 else text
 
 
 def earlier_training_seconds(trainer: L.Trainer) -> float:
@@ -167,16 +236,46 @@ def save_if_finite(trainer: L.Trainer, path: Path) -> None:
     trainer.save_checkpoint(path, weights_only=False)  # the full state: a resume needs the optimiser
 
 
-def fit_resuming(trainer: L.Trainer, module: L.LightningModule, datamodule: Any, checkpoints: Path, what: str) -> None:
+def fit_resuming(
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    datamodule: Any,
+    checkpoints: Path,
+    what: str,
+    damaged: Literal["refuse", "set_aside"] = "refuse",
+) -> None:
     """``trainer.fit``, continuing from ``checkpoints/last.ckpt`` when an earlier attempt left one.
 
     Whoever calls it has made sure that attempt ran the same config (a run folder is
     claimed for one config; a teacher's checkpoints sit beside its cache entry, whose key
     hashes everything that shapes it).
+
+    The checkpoint is loaded once before training, so one that does not load is found here:
+    ``damaged="refuse"`` (a run's own folder) stops with :class:`DamagedCheckpoint`, which
+    names the file and the fix; ``"set_aside"`` (a shared teacher's, which every job needing
+    that teacher would trip on) renames it ``last.ckpt.damaged-<time>``, says so, and trains
+    from step 0.
     """
+    for stale in remove_stale_temporaries(checkpoints / LAST):
+        print(f"[{what}] removed {stale}, left by a process killed while writing it")
     resume = latest_checkpoint(checkpoints)
     if resume is not None:
-        print(f"[{what}] resuming from {resume}, step {checkpoint_step(resume)}")
+        try:
+            step = checkpoint_step(resume)
+        except DamagedCheckpoint as err:
+            if damaged == "refuse":
+                raise DamagedCheckpoint(
+                    resume,
+                    f"{err.reason}. It was cut short or overwritten. To train this run from step 0, move "
+                    f"it aside (mv {resume} {resume}.damaged) and rerun the same command; to keep its "
+                    "progress, restore the file from a copy",
+                ) from err
+            aside = resume.with_name(f"{LAST}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            resume.replace(aside)
+            print(f"[{what}] {resume} does not load ({err.reason}); set aside as {aside.name}, training from step 0")
+            resume = None
+        else:
+            print(f"[{what}] resuming from {resume}, step {step}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
 
 
@@ -186,8 +285,8 @@ def latest_checkpoint(dirpath: Path) -> Path | None:
 
 
 def checkpoint_step(path: Path) -> int:
-    """The optimiser step a checkpoint was written at."""
-    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    """The optimiser step a checkpoint was written at (:class:`DamagedCheckpoint` if it does not load)."""
+    return int(load_checkpoint_file(path)["global_step"])
 
 
 class RandomStreams(L.Callback):

@@ -104,6 +104,9 @@ class DistillationModule(L.LightningModule):
         self.examples_seen = 0
         #: Of those, the ones the student completed itself (on-policy batches).
         self.on_policy_examples = 0
+        #: The ``train/*`` values last logged before the checkpoint this process resumed from
+        #: (empty otherwise): what a run resumed after its last step reports as its final losses.
+        self.resumed_train_metrics: dict[str, float] = {}
         num_labels = student.config.num_labels
         assert num_labels is not None, "a classifier's config sets num_labels"
         self.val_metrics = build_metrics(tuple(metrics), num_labels).clone(prefix="val/")
@@ -217,6 +220,11 @@ class DistillationModule(L.LightningModule):
             del state[key]
         checkpoint["examples_seen"] = self.examples_seen
         checkpoint["on_policy_examples"] = self.on_policy_examples
+        logged = self.trainer.callback_metrics.items() if self._trainer is not None else ()
+        checkpoint["train_metrics"] = {
+            **self.resumed_train_metrics,
+            **{k: float(v) for k, v in logged if k.startswith("train/")},
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The teacher is not in the checkpoint: keep the frozen one this module was built with."""
@@ -224,6 +232,7 @@ class DistillationModule(L.LightningModule):
         checkpoint["state_dict"].update({k: v for k, v in own.items() if k.startswith("teacher.")})
         self.examples_seen = int(checkpoint.get("examples_seen", 0))
         self.on_policy_examples = int(checkpoint.get("on_policy_examples", 0))
+        self.resumed_train_metrics = {k: float(v) for k, v in checkpoint.get("train_metrics", {}).items()}
 
 
 def check_finite(terms: Mapping[str, Tensor], step: int) -> None:

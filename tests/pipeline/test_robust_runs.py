@@ -17,9 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from distill_zoo.errors import ConfigError
+from distill_zoo.errors import ConfigError, StateError
+from distill_zoo.pipeline.builders import build_trainer
 from distill_zoo.pipeline.rundir import claim_run_dir
-from tests.conftest import ROOT, TINY_RUN
+from distill_zoo.training.checkpoint_io import AtomicCheckpointIO
+from tests.conftest import ROOT, TINY_RUN, compose
 from tests.helpers.cli import cli_in_process, run_cli
 
 #: Tiny models on 200 demo examples, 2 epochs of 25 steps, a checkpoint every 5 steps.
@@ -149,6 +151,73 @@ def test_a_killed_teacher_fine_tune_leaves_no_entry_and_resumes(tmp_path, monkey
     got, expected = load_file(entry.parent / "model.safetensors"), load_file(want.parent / "model.safetensors")
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     assert not list(cache.glob(".*")), "checkpoints and temporary folders are gone once the entry exists"
+
+
+@pytest.mark.slow
+def test_a_damaged_teacher_checkpoint_in_the_cache_is_set_aside_and_the_entry_built(tmp_path, monkeypatch, capsys):
+    common = [*RESUMABLE, "teacher.finetune.max_epochs=1", "stages=[teacher]"]
+    whole = cli_in_process(
+        [*common, f"paths.cache_dir={tmp_path / 'whole'}", f"hydra.run.dir={tmp_path / 'a'}"], monkeypatch, capsys
+    )
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    (want,) = (tmp_path / "whole" / "teachers").glob("*/entry.json")
+
+    # What a full disk during the old copy-into-place left: a cut-short zip under the final name.
+    checkpoints = tmp_path / "cache" / "teachers" / f".{want.parent.name}.checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.ckpt").write_bytes(b"PK\x03\x04" + bytes(4096))
+    args = [*common, f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'b'}"]
+    again = cli_in_process(args, monkeypatch, capsys)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{checkpoints / 'last.ckpt'} does not load" in again.stdout
+    assert "set aside as last.ckpt.damaged-" in again.stdout and "training from step 0" in again.stdout
+    entry = tmp_path / "cache" / "teachers" / want.parent.name
+    assert json.loads((entry / "entry.json").read_text())["metrics"] == json.loads(want.read_text())["metrics"]
+    got, expected = load_file(entry / "model.safetensors"), load_file(want.parent / "model.safetensors")
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_the_project_trainer_writes_checkpoints_atomically(tmp_path):
+    trainer = build_trainer(
+        compose(["teacher=tiny", "student=tiny"], tmp_path), 1, False, tmp_path, checkpoint_dir=tmp_path
+    )
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_failure_past_the_last_step_keeps_both_attempts_and_the_final_losses(
+    tmp_path, monkeypatch, capsys
+):
+    common = [*TINY_RUN, f"paths.cache_dir={tmp_path / 'cache'}"]
+    whole = cli_in_process([*common, f"hydra.run.dir={tmp_path / 'whole'}"], monkeypatch, capsys)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    # The first attempt trains to its last step (and checkpoints it), then fails saving the student.
+    from distill_zoo.pipeline import stages
+
+    def full_disk(*args, **kwargs):
+        raise StateError("no space left on the disk")
+
+    run_dir, args = tmp_path / "run", [*common, f"hydra.run.dir={tmp_path / 'run'}"]
+    with monkeypatch.context() as patch:
+        patch.setattr(stages, "save_student", full_disk)
+        first = cli_in_process(args, monkeypatch, capsys)
+    assert first.returncode == 4 and (run_dir / "failed.json").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+    again = cli_in_process(args, monkeypatch, capsys)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (run_dir / "failed.json").exists(), "a finished run carries no failure beside its results"
+    provenance = json.loads((run_dir / "provenance.json").read_text())
+    first_attempt, second_attempt = provenance["attempts"]
+    assert first_attempt["failure"]["error"] == "no space left on the disk" and "failure" not in second_attempt
+    assert provenance["started"] == second_attempt["started"]
+    record, want = (
+        json.loads((run_dir / "results.json").read_text()),
+        json.loads((tmp_path / "whole" / "results.json").read_text()),
+    )
+    assert record["budget"]["steps_done"] == want["budget"]["steps_done"] > 0
+    assert record["final_losses"] and record["final_losses"] == want["final_losses"]
 
 
 @pytest.mark.slow

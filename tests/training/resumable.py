@@ -8,6 +8,7 @@ Lightning's ``SIGTERMException`` instead, as Lightning does after a SIGTERM.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from distill_zoo.data.sampling import ResumableLoader, TrainingPosition
 from distill_zoo.models import random_classifier
 from distill_zoo.objectives import Objective
 from distill_zoo.training import DistillationModule
+from distill_zoo.training.checkpoint_io import AtomicCheckpointIO
 from distill_zoo.training.checkpoints import checkpoint_callbacks, fit_resuming
 from tests.conftest import TOKENIZER, padded_batch, tiny_bert
 
@@ -42,9 +44,13 @@ class KillAt(L.Callback):
 class Batches(TrainingPosition, L.LightningDataModule):
     """``count`` fixed padded batches per epoch, resumable mid-epoch like the project's datamodules."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, data_seed: int = 0) -> None:
         super().__init__()
-        self.batches = [padded_batch(4, 8, seed=i) for i in range(count)]
+        self.batches = [padded_batch(4, 8, seed=data_seed + i) for i in range(count)]
+
+    def train_tokens_digest(self) -> tuple[str, int]:
+        digest = hashlib.sha256(b"".join(b["input_ids"].numpy().tobytes() for b in self.batches))
+        return digest.hexdigest(), max(b["input_ids"].shape[1] for b in self.batches)
 
     def train_dataloader(self) -> ResumableLoader:
         # Its own generator, as the project's loaders: creating the iterator draws no global random number.
@@ -65,6 +71,7 @@ def quiet_trainer(**options: Any) -> L.Trainer:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],  # as the project's trainers (pipeline.builders.build_trainer)
         **options,
     )
 
@@ -84,6 +91,8 @@ def train(
     accumulate: int = 1,
     checkpoint: dict[str, Any] | None = None,
     extra: list[L.Callback] | None = None,
+    damaged: str = "refuse",
+    data_seed: int = 0,
 ) -> tuple[L.Trainer, dict[str, torch.Tensor]]:
     """Train ``steps`` optimiser steps in ``folder`` (resuming from its checkpoint if there is one);
     return the trainer and the student's weights."""
@@ -103,7 +112,7 @@ def train(
         callbacks=[*schedule(), *saves, *([kill] if kill else []), *(extra or [])],
     )
     L.seed_everything(0, verbose=False)
-    fit_resuming(trainer, module, Batches(6), folder, "test")
+    fit_resuming(trainer, module, Batches(6, data_seed), folder, "test", damaged=damaged)  # type: ignore[arg-type]
     weights = {k: v.detach().clone() for k, v in module.student.model.state_dict().items()}
     return trainer, weights
 
