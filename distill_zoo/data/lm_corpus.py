@@ -29,7 +29,6 @@ import lightning as L
 import torch
 from datasets import Dataset, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-from filelock import FileLock
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
@@ -40,6 +39,7 @@ from distill_zoo.data.tasks import get_task
 from distill_zoo.data.text import drop_lines_containing
 from distill_zoo.data.tsv import read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
+from distill_zoo.locks import lock_unless_complete
 
 
 class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
@@ -176,7 +176,7 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
             return
         cache = self._cache_path()
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(cache) + ".lock"):  # DDP ranks and parallel jobs build it once
+        with lock_unless_complete(cache, (cache / "splits.json").is_file):  # DDP ranks and parallel jobs build it once
             if not (cache / "splits.json").is_file():
                 self._write(cache)
         names = json.loads((cache / "splits.json").read_text())

@@ -31,11 +31,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from distill_zoo.errors import NumericalError
 from distill_zoo.features import EncoderFeatures, FeatureRequest
+from distill_zoo.models.cache_check import META, array_checks
 from distill_zoo.models.capture import attention_probs, attention_scores
 from distill_zoo.models.encoder import Encoder
-
-META = "meta.json"
 
 
 def stored_request(request: FeatureRequest) -> FeatureRequest:
@@ -82,6 +82,12 @@ def write_teacher_outputs(
             inputs = {k: v.to(device) for k, v in padded.items() if isinstance(v, Tensor)}
             out = teacher(inputs, request)
             for name, value in _named(out, request).items():
+                if not bool(torch.isfinite(value).all()):
+                    raise NumericalError(
+                        f"the teacher's {name} output is not finite for some of examples {index[:4].tolist()}...; "
+                        f"nothing was cached in {folder}. The teacher is broken: fine-tune it again (delete its cache "
+                        "entry, or lower teacher.finetune.optimizer.lr), or check its weights"
+                    )
                 dtypes[name] = str(value.dtype).removeprefix("torch.")
                 if name not in arrays:
                     shape = (
@@ -95,15 +101,20 @@ def write_teacher_outputs(
                     target[index] = value.float().cpu().numpy()
         for array in arrays.values():
             array.flush()
+        names = sorted(arrays)
+        arrays.clear()  # close the maps: the checks read the files
         meta = {
             **description,
             "examples": examples,
             "max_tokens": max_tokens,
-            "arrays": sorted(arrays),
+            "arrays": names,
             "dtypes": dtypes,
             "causal": teacher.causal,
         }
-        (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        meta["checks"] = {name: array_checks(tmp / f"{name}.npy") for name in meta["arrays"]}
+        (tmp / META).write_text(
+            json.dumps(meta, indent=2, sort_keys=True, default=str)
+        )  # last: it vouches for the rest
         shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
     finally:

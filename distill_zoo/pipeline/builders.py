@@ -128,9 +128,11 @@ def build_trainer(
     root_dir: Path,
     callbacks: list[L.Callback] | None = None,
     checkpoint_dir: Path | None = None,
+    max_steps: int | None = None,
 ) -> L.Trainer:
     """A Lightning Trainer from ``cfg.trainer`` (which the ``strategy`` group fills in), writing
-    ``checkpoint_dir/last.ckpt`` as ``cfg.checkpoint`` says (None: no checkpoints)."""
+    ``checkpoint_dir/last.ckpt`` as ``cfg.checkpoint`` says (None: no checkpoints); ``max_steps``
+    replaces ``cfg.trainer.max_steps`` (the teacher's fine-tune has a budget of its own)."""
     options = cfg.get("checkpoint") or {}
     callbacks = list(callbacks or [])
     if checkpoint_dir is not None and options.get("enabled", True):
@@ -144,6 +146,7 @@ def build_trainer(
     return build(
         cfg.trainer,
         max_epochs=max_epochs,
+        **({} if max_steps is None else {"max_steps": max_steps}),
         logger=loggers,
         default_root_dir=str(root_dir),
         callbacks=callbacks,

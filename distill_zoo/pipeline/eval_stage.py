@@ -19,6 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from distill_zoo.data import GlueDataModule
 from distill_zoo.features import FeatureRequest
 from distill_zoo.models import Encoder
+from distill_zoo.pipeline.latency import paired_cpu_latency
 from distill_zoo.training.metrics import build_metrics, predictions
 
 #: Confidence bins of the expected calibration error (Guo et al. 2017 use 15).
@@ -154,13 +155,15 @@ def evaluate_pair(
     latency_runs: int,
     latency_warmup: int,
     test_file: str | None = None,
+    latency_threads: int = 1,
 ) -> dict[str, Any]:
     """Metrics, calibration, parameter counts and latency of teacher and student, measured
     side by side; their agreement; per-example dev predictions; and, with ``test_file``,
     both models' metrics on that extra labelled file (kept apart from dev).
 
     Metrics run on the accelerator when there is one; latency is always batch-1 CPU,
-    over the first 32 dev examples.
+    over the first 32 dev examples, teacher and student interleaved round by round on
+    ``latency_threads`` threads (:func:`~distill_zoo.pipeline.latency.paired_cpu_latency`).
     """
     spec = datamodule.spec
     datamodule.setup("validate")
@@ -176,13 +179,17 @@ def evaluate_pair(
             "metrics": outputs[role].metrics(spec.metrics, spec.num_labels),
             "ece": outputs[role].calibration_error(),
             **parameter_counts(model),
-            **cpu_latency_ms(model, samples, latency_runs, latency_warmup),
         }
         if test_file:
             extra = predict(_moved(model, device), datamodule.labelled_file_loader(test_file), desc=f"test {role}")
             report["test"] = (report["test"] or {"file": str(test_file)}) | {
                 role: extra.metrics(spec.metrics, spec.num_labels)
             }
+    latency = paired_cpu_latency(
+        {"teacher": teacher, "student": student}, samples, latency_runs, latency_warmup, latency_threads
+    )
+    for role, figures in latency.items():
+        report[role].update(figures)
     report["agreement"] = agreement(outputs["teacher"], outputs["student"])
     report["predictions"] = {
         "split": spec.dev_name,

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from distill_zoo.data.lm_corpus import LMCorpusDataModule
-from distill_zoo.pipeline.eval_stage import cpu_latency_ms, parameter_counts
+from distill_zoo.pipeline.eval_stage import parameter_counts
+from distill_zoo.pipeline.latency import paired_cpu_latency
 
 #: Batch sizes of the generation-speed measurement.
 GENERATION_BATCHES = (1, 8)
@@ -133,6 +134,7 @@ def evaluate_lm_pair(
     latency_runs: int,
     latency_warmup: int,
     new_tokens: int,
+    latency_threads: int = 1,
 ) -> dict[str, Any]:
     """Both models' perplexities, sizes, batch-1 forward latency and generation speed, their
     top-1 agreement, and per held-out block target-token counts and NLL sums:
@@ -153,12 +155,12 @@ def evaluate_lm_pair(
         if extra is not None:
             metrics["ppl_eval_text"] = perplexity_of(extra_sums[role], extra_counts)
         sides[role] = {"metrics": metrics, **parameter_counts(model)}
+    examples: list[Mapping[str, Tensor]] = [
+        {"input_ids": torch.tensor([p]), "attention_mask": torch.ones(1, len(p), dtype=torch.long)} for p in prompts
+    ]
+    latency = paired_cpu_latency(models, examples, latency_runs, latency_warmup, latency_threads)
     for role, model in (("teacher", teacher), ("student", student)):
-        examples: list[Mapping[str, Tensor]] = [
-            {"input_ids": torch.tensor([p]), "attention_mask": torch.ones(1, len(p), dtype=torch.long)} for p in prompts
-        ]
-        latency = cpu_latency_ms(model, examples, latency_runs, latency_warmup)
-        sides[role].update(latency_ms_median=latency["latency_ms_median"], latency_ms_p90=latency["latency_ms_p90"])
+        sides[role].update(latency[role])
         runs = max(1, latency_runs // 10)
         sides[role]["generation_tokens_per_s"] = {
             f"batch{b}": generation_tokens_per_s(model, prompts, b, new_tokens, runs, min(1, latency_warmup))

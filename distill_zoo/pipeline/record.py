@@ -63,6 +63,10 @@ class ModelReport:
     #: Causal LMs: new tokens per second of greedy CPU decoding, by batch (``batch1``, ``batch8``).
     generation_tokens_per_s: dict[str, float] = field(default_factory=dict)
     latency_threads: int | None = None
+    #: p90 / median of the latency timings, and whether they were too spread or drifted to
+    #: quote (:mod:`distill_zoo.pipeline.latency`); None in records made before it was measured.
+    latency_spread: float | None = None
+    latency_unstable: bool | None = None
     #: Expected calibration error on dev (15 equal-width confidence bins); None for regression.
     ece: float | None = None
 

@@ -44,6 +44,8 @@ DESCRIPTIVE = frozenset({"name", "init", "group"})
 @dataclass
 class FinetuneSchema:
     max_epochs: int = 3
+    #: The fine-tune's own step limit (null: its epochs decide); never the student's trainer.max_steps.
+    max_steps: int | None = None
     seed: int = 0
     max_train_samples: Any = None
     warmup_ratio: float = 0.1
@@ -69,6 +71,8 @@ class StudentSchema:
 class EvalSchema:
     latency_runs: int = 50
     latency_warmup: int = 10
+    #: Threads torch uses while timing (pinned, restored after): 1 = batch-1 serving on a shared CPU.
+    latency_threads: int = 1
     test_file: str | None = None
     #: Causal LMs: tokens generated per call when timing generation.
     generation_new_tokens: int = 32
@@ -102,6 +106,7 @@ class RunSchema:
     resume: bool = True
     resume_mismatch: str = "refuse"
     teacher_cache: str = "auto"
+    teacher_cache_verify: str = "quick"
     teacher_cache_max_gb: float = 4.0
     gradnorm_every_n_steps: int = 0
     group: str | None = None
@@ -153,10 +158,22 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "teacher.finetune.warmup_ratio": (_unit, "in [0, 1]", "0.1"),
     "warmup_ratio": (_unit, "in [0, 1]", "0.1"),
     "trainer.max_epochs": (lambda v: v == -1 or _positive_int(v), "a positive integer (or -1 with max_steps)", "3"),
+    "trainer.max_steps": (
+        lambda v: v == -1 or _positive_int(v),
+        "a positive number of steps, or -1 (epochs decide)",
+        "-1",
+    ),
+    "teacher.finetune.max_steps": (
+        lambda v: v is None or _positive_int(v),
+        "a positive number of steps or null",
+        "null",
+    ),
     "eval.latency_runs": (_positive_int, "a positive integer", "50"),
     "eval.generation_new_tokens": (_positive_int, "a positive integer", "32"),
     "eval.latency_warmup": (_non_negative_int, "an integer >= 0", "10"),
+    "eval.latency_threads": (_positive_int, "a positive number of threads", "1"),
     "teacher_cache": (lambda v: v in ("auto", "off", "logits", "features"), "auto, off, logits or features", "auto"),
+    "teacher_cache_verify": (lambda v: v in ("quick", "full"), "quick or full", "quick"),
     "resume_mismatch": (lambda v: v in ("refuse", "accept"), "refuse or accept", "refuse"),
     "teacher_cache_max_gb": (_positive, "a positive number", "4"),
     "gradnorm_every_n_steps": (_non_negative_int, "an integer >= 0 (0 = off)", "0"),

@@ -36,7 +36,7 @@ from distill_zoo.pipeline.record import (
     write_record,
 )
 from distill_zoo.pipeline.report import format_table, retention
-from distill_zoo.pipeline.teacher_stage import ensure_teacher, training_options
+from distill_zoo.pipeline.teacher_stage import ensure_teacher, teacher_description, training_options
 from distill_zoo.training import DistillationModule
 from distill_zoo.training.checkpoints import earlier_training_seconds
 
@@ -178,6 +178,7 @@ def _record(
             cfg.eval.latency_runs,
             cfg.eval.latency_warmup,
             test_file=cfg.eval.get("test_file"),
+            latency_threads=int(cfg.eval.get("latency_threads", 1)),
         )
         teacher = ModelReport(path=teacher_path, **report["teacher"])
         student_report = ModelReport(path=student_path, **report["student"])
@@ -190,6 +191,7 @@ def _record(
             cfg.eval.latency_runs,
             cfg.eval.latency_warmup,
             cfg.eval.generation_new_tokens,
+            latency_threads=int(cfg.eval.get("latency_threads", 1)),
         )
         teacher = ModelReport(path=teacher_path, **lm["teacher"])
         student_report = ModelReport(path=student_path, **lm["student"])
@@ -225,7 +227,7 @@ def _record(
         student_name=cfg.student.name,
         student_config=container(cfg.student),
         teacher_entry=ctx.teacher.key,
-        teacher_source=container(cfg.teacher),
+        teacher_source=teacher_description(cfg),  # as the cache key hashes it
         teacher=teacher,
         student=student_report,
         retention=retention(student_report.metrics, teacher.metrics, main) if main else None,

@@ -94,6 +94,7 @@ def summarize(records: list[RunRecord], stages: str = "final") -> list[dict[str,
                 "params": runs[0].student.params,
                 "latency_ms": statistics.fmean(latencies) if latencies else None,
                 "speedup": statistics.fmean(speedups) if speedups else None,
+                "latency_unstable": sum(bool(r.teacher.latency_unstable or r.student.latency_unstable) for r in runs),
             }
         )
     return rows
@@ -121,12 +122,17 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
         steps = "/".join(str(s) for s in r["steps"])
         ms = f"{r['latency_ms']:.2f}" if r["latency_ms"] is not None else "-"
         speedup = f"{r['speedup']:.2f}x" if r["speedup"] is not None else "-"
+        speedup += "?" if r.get("latency_unstable") else ""  # timed under unsteady load: not a figure to quote
         lines.append(
             f"{r['task']:8} {r['method']:12} {r['stage']:28} {str(r['metric']):8} {score:>22} {teacher:>8} {ret:>9} "
             f"{steps:>6} {r['params']:>11,} {ms:>6} {speedup:>7}  {r['teacher_entry']}"
         )
     for task, entries in teacher_mismatches(rows).items():
         lines.append(f"WARNING: {task} rows distil from different teachers {entries}: not one comparison")
+    if any(r.get("latency_unstable") for r in rows):
+        lines.append(
+            "?: latency unstable in some runs (timings spread or drifted): time with python -m distill_zoo.bench"
+        )
     return "\n".join(lines)
 
 

@@ -36,14 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from filelock import FileLock
 from lightning.pytorch.plugins.precision import MixedPrecision
 from omegaconf import DictConfig
 
 from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import FeatureRequest
+from distill_zoo.locks import lock_unless_complete
 from distill_zoo.models import FrozenEncoder
+from distill_zoo.models.cache_check import ensure_free_space, outputs_damage, record_checks, remove_stale_temporaries
 from distill_zoo.models.cached import (
     PAD_VALUES,
     CachedTeacher,
@@ -91,10 +92,21 @@ def cached_teacher(
     folder = Path(cfg.paths.cache_dir) / "teacher_outputs" / key
     folder.parent.mkdir(parents=True, exist_ok=True)
     examples = len(datamodule.datasets[datamodule.train_split])
-    with FileLock(str(folder) + ".lock"):
-        if is_complete(folder):
+    full = cfg.get("teacher_cache_verify", "quick") == "full"
+    with lock_unless_complete(folder, lambda: is_complete(folder) and outputs_damage(folder, full) is None):
+        damage = outputs_damage(folder, full) if is_complete(folder) else None
+        if is_complete(folder) and damage is None:
             print(f"[teacher outputs] reusing {folder.name}")
+            if record_checks(folder):
+                print(f"[teacher outputs] {folder.name} was made before entries recorded checks: recorded them now")
         else:
+            if damage is not None:
+                print(f"[teacher outputs] {folder.name} cannot be used ({damage}); computing it again")
+            for stale in remove_stale_temporaries(folder.parent):
+                print(f"[teacher outputs] removed {stale.name}, left by a process killed while writing it")
+            labels = int(encoder.model.config.num_labels or 2)
+            needed = storage_bytes(stored, examples, longest, encoder.dims.hidden_size, labels)
+            ensure_free_space(folder.parent, needed, "the teacher-output cache")
             print(f"[teacher outputs] computing {_describe(stored)} for {examples} examples once")
             device = next(encoder.parameters()).device
             encoder.to(trainer.strategy.root_device)

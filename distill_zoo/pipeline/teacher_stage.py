@@ -29,25 +29,36 @@ from typing import Any
 
 import lightning as L
 import torch
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
+from distill_zoo.errors import StateError
+from distill_zoo.locks import lock_unless_complete
 from distill_zoo.models import load_classifier, resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
 from distill_zoo.pipeline.builders import build, build_trainer, container
 from distill_zoo.pipeline.record import write_json
+from distill_zoo.pipeline.teacher_entry import (
+    ENTRY,
+    entry_damage,
+    file_digests,
+    read_entry_json,
+    record_digests,
+    set_aside,
+)
 from distill_zoo.training import DistillationModule
 from distill_zoo.training.checkpoints import fit_resuming
 
 #: Trainer options that cannot change the fine-tuned weights (logging, validation, the
-#: per-run folder); every other trainer option is part of the key. ``max_epochs`` is
-#: neutral because the teacher trains for ``teacher.finetune.max_epochs``.
+#: per-run folder); every other trainer option is part of the key. ``max_epochs`` and
+#: ``max_steps`` are neutral because the teacher trains for ``teacher.finetune.max_epochs``
+#: (and ``teacher.finetune.max_steps``), not for the student's budget.
 TRAINER_NEUTRAL = frozenset(
     {
         "_target_",
         "max_epochs",
+        "max_steps",
         "log_every_n_steps",
         "enable_checkpointing",
         "enable_model_summary",
@@ -125,10 +136,20 @@ def cache_description(cfg: DictConfig, train_digest: str) -> dict[str, Any]:
     data = container(cfg.data)
     return {
         "train_examples": train_digest,
-        "teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
+        "teacher": teacher_description(cfg),
         "data": {k: v for k, v in sorted(data.items()) if k not in DATA_NEUTRAL},
         "trainer": training_options(cfg.trainer),
     }
+
+
+def teacher_description(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg.teacher`` resolved, in the canonical form the cache key hashes and records quote:
+    ``finetune.max_steps: null`` (no step limit) spelled out or left out is one teacher."""
+    teacher = container(cfg.teacher)
+    finetune = teacher.get("finetune")
+    if isinstance(finetune, dict) and finetune.get("max_steps") is None:
+        finetune.pop("max_steps", None)
+    return teacher
 
 
 def teacher_cache_key(cfg: DictConfig, train_digest: str) -> str:
@@ -149,8 +170,13 @@ def is_cached(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / "entry.json").is_file()
 
 
+def is_sound(path: Path) -> bool:
+    """A complete entry whose files are those it was made with (:func:`entry_damage`)."""
+    return is_cached(path) and entry_damage(path) is None
+
+
 def read_entry(path: Path) -> TeacherEntry:
-    entry = json.loads((path / "entry.json").read_text())
+    entry = read_entry_json(path)
     return TeacherEntry(path, entry["key"], entry["metrics"], entry["description"])
 
 
@@ -159,9 +185,17 @@ def resolve_teacher(cfg: DictConfig, train_digest: str) -> TeacherEntry:
     path = teacher_dir(cfg, train_digest)
     if cfg.teacher.get("finetune") is None:
         return TeacherEntry(path, None, {}, {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True)})
-    if is_cached(path):
+    if is_cached(path) and read_entry_or_none(path) is not None:
         return read_entry(path)
     return TeacherEntry(path, path.name, {}, cache_description(cfg, train_digest))
+
+
+def read_entry_or_none(path: Path) -> TeacherEntry | None:
+    """The entry, or None when its ``entry.json`` does not parse (the teacher stage rebuilds it)."""
+    try:
+        return read_entry(path)
+    except StateError:
+        return None
 
 
 def ensure_teacher(
@@ -183,10 +217,14 @@ def ensure_teacher(
     final.parent.mkdir(parents=True, exist_ok=True)
     rank_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
     # Under DDP every rank joins the fine-tuning, but only rank 0 locks and writes.
-    with FileLock(str(final) + ".lock") if rank_zero else nullcontext():
-        if is_cached(final):
+    with lock_unless_complete(final, lambda: is_sound(final)) if rank_zero else nullcontext():
+        damage = entry_damage(final) if is_cached(final) else None
+        if is_cached(final) and damage is None:
             print(f"[teacher] reusing cached teacher {final.name}")
+            record_digests(final)
             return read_entry(final), load_classifier(str(final), spec.num_labels)
+        if damage is not None and rank_zero:
+            set_aside(final, damage)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         checkpoints = final.parent / f".{final.name}.checkpoints"
         # Under the lock no one else writes this entry: a temporary folder left by a killed
@@ -198,15 +236,18 @@ def ensure_teacher(
             if rank_zero:
                 tokenizer.save_pretrained(tmp)
                 made = TeacherEntry(final, entry.key, metrics, entry.description)
-                write_json(
-                    tmp / "entry.json",
+                write_json(  # last: its digests cover every other file
+                    tmp / ENTRY,
                     {
                         "key": made.key,
                         "metrics": metrics,
                         "description": made.description,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "files": file_digests(tmp),
                     },
                 )
+                if final.exists():  # an incomplete entry (a file deleted by hand): replaced, kept aside
+                    set_aside(final, "it is incomplete")
                 tmp.replace(final)
                 shutil.rmtree(checkpoints, ignore_errors=True)
         finally:
@@ -245,7 +286,12 @@ def _finetune(
         warmup_ratio=finetune.warmup_ratio,
     )
     trainer = build_trainer(
-        cfg, finetune.max_epochs, loggers=False, root_dir=out / "lightning", checkpoint_dir=checkpoints
+        cfg,
+        finetune.max_epochs,
+        loggers=False,
+        root_dir=out / "lightning",
+        checkpoint_dir=checkpoints,
+        max_steps=finetune.get("max_steps") or -1,  # its own budget, never the student's trainer.max_steps
     )
     print(f"[teacher] fine-tuning {cfg.teacher.name} on {spec.name} for {finetune.max_epochs} epoch(s)")
     datamodule.train_seed = finetune.seed

@@ -9,10 +9,9 @@ value equals the one in ``results.json`` (up to float32 rounding there):
 
 * ``acc``: ``MulticlassAccuracy(average="micro")``, the share of correct predictions.
 * ``f1``: ``BinaryF1Score``, F1 of class 1; 0 when there is no true nor predicted positive.
-* ``mcc``: ``MulticlassMatthewsCorrCoef``, Gorodkin's R_K over the confusion matrix C,
-  ``(c s - sum_k t_k p_k) / sqrt((s^2 - sum_k p_k^2)(s^2 - sum_k t_k^2))``; with two
-  classes and an empty row or column, torchmetrics' own conventions (±1, or an eps-smoothed
-  value), copied case by case.
+* ``mcc``: :class:`~distill_zoo.training.metrics.GlueMatthewsCorrCoef`, Gorodkin's R_K over
+  the confusion matrix C, ``(c s - sum_k t_k p_k) / sqrt((s^2 - sum_k p_k^2)(s^2 - sum_k t_k^2))``,
+  0 when the denominator is 0 (a constant predictor), as GLUE's scorer.
 * ``pearson``: ``PearsonCorrCoef``; NaN where either side is constant.
 * ``spearman``: ``SpearmanCorrCoef``, the Pearson correlation of ranks (ties get their
   mean rank), ``cov / (std_x std_y + 1e-6)``, clamped to [-1, 1].
@@ -30,8 +29,6 @@ import numpy as np
 
 METRICS = ("acc", "f1", "mcc", "pearson", "spearman", "ppl_heldout")
 
-#: torchmetrics smooths a degenerate binary MCC with float32's machine epsilon.
-_EPS32 = float(np.finfo(np.float32).eps)
 #: torchmetrics' SpearmanCorrCoef adds this to the denominator.
 _SPEARMAN_EPS = 1e-6
 
@@ -96,33 +93,7 @@ def _mcc(confusion: np.ndarray) -> np.ndarray:
     correct, total = np.trace(confusion, axis1=1, axis2=2), confusion.sum(axis=(1, 2))
     numerator = correct * total - (gold * pred).sum(1)
     denominator = (total**2 - (pred * pred).sum(1)) * (total**2 - (gold * gold).sum(1))
-    value = np.divide(numerator, np.sqrt(denominator), out=np.zeros_like(numerator), where=denominator > 0)
-    if confusion.shape[1] == 2:
-        value = _binary_mcc_conventions(confusion, value, denominator)
-    return value
-
-
-def _binary_mcc_conventions(confusion: np.ndarray, value: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """torchmetrics' answers for a binary confusion matrix with a perfect, inverted or
-    degenerate (an empty row or column) prediction, in torchmetrics' order of checks."""
-    tn, fp, fn, tp = (confusion[:, i, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    eps, root = _EPS32, np.sqrt(_EPS32)
-    smoothed = np.select(
-        [
-            (fn == 0) & (tn == 0),
-            (fp == 0) & (tn == 0),
-            (tp == 0) & (fn == 0),
-            (tp == 0) & (fp == 0),
-            tp == 0,
-            tn == 0,
-            (fp == 0) | (fn == 0),
-        ],
-        [root * (tp - fp), root * (tp - fn), root * (tn - fp), root * (tn - fn), tn - fp * fn, tp - fp * fn, tp * tn],
-        default=0.0,
-    ) / np.sqrt((tp + fp + eps) * (tp + fn + eps) * (tn + fp + eps) * (tn + fn + eps))
-    value = np.where(denominator == 0, smoothed, value)
-    value = np.where((tp + tn != 0) & (fp + fn == 0), 1.0, value)
-    return np.where((tp + tn == 0) & (fp + fn != 0), -1.0, value)
+    return np.divide(numerator, np.sqrt(denominator), out=np.zeros_like(numerator), where=denominator > 0)
 
 
 def _pearson(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -138,7 +138,7 @@ def aggregate(runs: list[Run], metric: str | None = None) -> Row:
     scored = [r for r in records if metric is not None and metric in r.student.metrics]
     scores = {r.seed: r.student.metrics[metric] for r in scored if metric is not None}
     mixed = seed_notes(records)
-    notes = mixed + _test_notes([r.test for r in records if r.test], len(records))
+    notes = mixed + _test_notes([r.test for r in records if r.test], len(records)) + _latency_notes(records)
     if metric is not None and len(scored) < len(records):
         missing = sorted(set(seeds) - set(scores))
         notes.insert(
@@ -223,6 +223,17 @@ def _mean_losses(records: list[RunRecord]) -> dict[str, float]:
             if (column := loss_column(key)) is not None:
                 values[column].append(float(value))
     return {column: statistics.fmean(v) for column, v in sorted(values.items())}
+
+
+def _latency_notes(records: list[RunRecord]) -> list[str]:
+    """A note when the latency behind the row's speedup was flagged unstable in some run."""
+    unstable = sum(1 for r in records if r.teacher.latency_unstable or r.student.latency_unstable)
+    if not unstable:
+        return []
+    return [
+        f"latency unstable in {unstable} of {len(records)} runs (p90/median or the two halves' medians "
+        "disagree): the speedup is not a figure to quote; time with python -m distill_zoo.bench on an idle CPU"
+    ]
 
 
 def _test_notes(tests: list[dict[str, Any]], runs: int) -> list[str]:

@@ -32,6 +32,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from distill_zoo.errors import StateError
+from distill_zoo.files import process_running
 
 #: The keys every checkpoint ``Trainer.save_checkpoint`` writes; one without them is not ours.
 REQUIRED_KEYS = ("state_dict", "global_step")
@@ -97,7 +98,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     removed = []
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         owner, _, pid = tmp.name[len(path.name) + 2 : -len(".tmp")].rpartition(".")
-        if owner == host and pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        if owner == host and pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -118,16 +119,6 @@ def load_checkpoint_file(
     if missing:
         raise DamagedCheckpoint(path, f"it holds no {', '.join(missing)}: not a training checkpoint")
     return checkpoint
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -261,7 +261,8 @@ def fit_resuming(
     resume = latest_checkpoint(checkpoints)
     if resume is not None:
         try:
-            step = checkpoint_step(resume)
+            checkpoint = load_checkpoint_file(resume)
+            step = int(checkpoint["global_step"])
         except DamagedCheckpoint as err:
             if damaged == "refuse":
                 raise DamagedCheckpoint(
@@ -275,8 +276,27 @@ def fit_resuming(
             print(f"[{what}] {resume} does not load ({err.reason}); set aside as {aside.name}, training from step 0")
             resume = None
         else:
-            print(f"[{what}] resuming from {resume}, step {step}")
+            stale = damaged == "set_aside" and _other_code(trainer, checkpoint)
+            if stale:
+                # A shared teacher's key covers its data, not the code: a fine-tune begun by other
+                # code is begun again rather than finished by this code.
+                aside = resume.with_name(f"{LAST}.other-code-{time.strftime('%Y%m%d-%H%M%S')}")
+                resume.replace(aside)
+                print(f"[{what}] {resume} was written by other code ({stale}); set aside, training from step 0")
+                resume = None
+            else:
+                print(f"[{what}] resuming from {resume}, step {step}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+
+
+def _other_code(trainer: L.Trainer, checkpoint: dict[str, Any]) -> str:
+    """``"<then> then, <now> now"`` when the checkpoint's recorded commit differs from this
+    process's (per the trainer's :class:`ResumeGuard`), else ``""``."""
+    guards = [c for c in getattr(trainer, "callbacks", []) if isinstance(c, ResumeGuard)]
+    then = (checkpoint.get(FINGERPRINT) or {}).get("code", "not recorded")
+    if not guards or then == guards[0].code:
+        return ""
+    return f"{then} then, {guards[0].code} now"
 
 
 def latest_checkpoint(dirpath: Path) -> Path | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from huggingface_hub import ModelCard
@@ -75,11 +77,37 @@ def test_the_export_scores_the_written_artefact_not_the_runs_student(finished_ru
 
     monkeypatch.setattr(cli, "write_model", perturbed)
     out = tmp_path / "export"
-    assert cli.main([str(finished_run), "--format", "hf", "--out", str(out)]) == 0
+    assert cli.main([str(finished_run), "--format", "hf", "--out", str(out), "--max-drop", "100"]) == 0
     expected = f"{share[label]:.4f}"
     assert f"acc: run {run.record.student.metrics['acc']:.4f}  export {expected}" in capsys.readouterr().out
     row = next(line for line in ModelCard.load(out / "README.md").text.splitlines() if line.startswith("| acc"))
     assert expected in row
+
+
+@pytest.mark.parametrize(("lost", "code"), [(1.5, 5), (0.5, 0)])
+def test_an_export_that_loses_more_than_max_drop_points_is_refused(
+    finished_run, tmp_path, monkeypatch, capsys, lost, code
+):
+    """The artefact's measured score, lowered by ``lost`` points: past the default 1 point it is
+    kept aside as ``<out>.rejected`` and nothing is written under ``--out``; within it, written."""
+    from distill_zoo.export import cli
+
+    measure = cli.measure
+
+    def lower(*args, **kwargs):
+        measured = measure(*args, **kwargs)
+        return replace(measured, metrics={k: v - lost / 100 for k, v in measured.metrics.items()})
+
+    monkeypatch.setattr(cli, "measure", lower)
+    out = tmp_path / "export"
+    assert cli.main([str(finished_run), "--format", "hf", "--out", str(out)]) == code
+    seen = capsys.readouterr()
+    assert f"({-lost:+.2f} points)" in seen.out, "the comparison is printed either way"
+    if code:
+        assert f"scores {lost:.2f} points of acc below the run, more than --max-drop 1" in seen.err
+        assert not out.exists() and (tmp_path / "export.rejected" / "README.md").is_file()
+    else:
+        assert (out / "README.md").is_file() and not (tmp_path / "export.rejected").exists()
 
 
 def test_hf_export_loads_with_transformers_alone(exports):

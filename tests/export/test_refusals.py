@@ -44,3 +44,8 @@ def test_push_without_a_token_fails_before_exporting(finished_run, tmp_path):
     assert proc.returncode == 2
     assert "needs a Hugging Face token" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_a_negative_max_drop_is_refused_before_exporting(finished_run, tmp_path, capsys):
+    assert main([str(finished_run), "--format", "hf", "--out", str(tmp_path / "x"), "--max-drop", "-1"]) == 2
+    assert "--max-drop -1 is negative" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -1,9 +1,9 @@
 """Fake clocks for latency tests: time that passes only when a model does known work.
 
 The eval stages time forward passes and generation with ``time.perf_counter``; these clocks
-replace it (in :mod:`distill_zoo.pipeline.eval_stage` and :mod:`~distill_zoo.pipeline.lm_eval`
-only) with a counter of milliseconds that the test advances from a model's forward, so a
-measured latency says exactly which calls were timed.
+replace it (in :mod:`distill_zoo.pipeline.eval_stage`, :mod:`~distill_zoo.pipeline.latency` and
+:mod:`~distill_zoo.pipeline.lm_eval` only) with a counter of milliseconds that the test advances
+from a model's forward, so a measured latency says exactly which calls were timed.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class FakeClock:
 
 def use_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
     """Make the eval stages' timers (forward latency, generation speed) read ``clock``."""
-    from distill_zoo.pipeline import eval_stage, lm_eval
+    from distill_zoo.pipeline import eval_stage, latency, lm_eval
 
-    for module in (eval_stage, lm_eval):
+    for module in (eval_stage, latency, lm_eval):
         monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=clock.perf_counter))
 
 

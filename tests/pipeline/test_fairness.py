@@ -6,12 +6,13 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from distill_zoo.errors import ConfigError
 from distill_zoo.pipeline import prepare_run, run_pipeline
 from distill_zoo.pipeline.builders import build_datamodule
 from distill_zoo.pipeline.teacher_stage import is_cached, teacher_cache_key
-from tests.conftest import TINY_RUN, compose
+from tests.conftest import TINY_RUN, compose, run_job
 
 
 def key(cfg) -> str:
@@ -20,7 +21,7 @@ def key(cfg) -> str:
 
 CHANGES_THE_TEACHER = [
     "trainer.limit_train_batches=2",
-    "trainer.max_steps=3",
+    "teacher.finetune.max_steps=3",
     "trainer.accumulate_grad_batches=2",
     "trainer.precision=bf16-mixed",
     "trainer.gradient_clip_val=0.5",
@@ -37,6 +38,8 @@ CHANGES_THE_TEACHER = [
 ]
 LEAVES_THE_TEACHER = [
     "trainer.max_steps=-1",  # Lightning's default, spelled out
+    "trainer.max_steps=3",  # the student's budget: the teacher has its own (teacher.finetune.max_steps)
+    "teacher.finetune.max_steps=null",  # no limit, spelled out
     "trainer.max_epochs=7",
     "trainer.log_every_n_steps=3",
     "trainer.limit_val_batches=1",
@@ -77,7 +80,9 @@ def test_a_debug_teacher_is_never_reused_by_a_full_run(tmp_path):
         assert entry["description"]["trainer"].get("limit_train_batches") in (4, None)  # None: the default, dropped
     # A run that is not allowed to train the teacher and has no entry of its own refuses.
     with pytest.raises(ConfigError, match="no cached teacher"):
-        prepare_run(compose([*small, "trainer.max_epochs=1", "trainer.max_steps=2", "stages=[distill,eval]"], tmp_path))
+        prepare_run(
+            compose([*small, "trainer.max_epochs=1", "teacher.finetune.max_steps=2", "stages=[distill,eval]"], tmp_path)
+        )
 
 
 def test_results_name_the_teacher_entry_and_its_metrics(tmp_path):
@@ -269,3 +274,20 @@ def test_teacher_subset_is_its_own_and_students_on_a_budget_share_it(tmp_path):
     assert small.teacher.key == larger.teacher.key  # the students' budgets do not enter the teacher
     assert following.teacher_data is following.datamodule and following.teacher.key != small.teacher.key
     assert small.teacher.description["train_examples"] == small.teacher_data.train_digest()
+
+
+@pytest.mark.slow
+def test_the_teacher_trains_for_its_own_budget_never_the_students_max_steps(tmp_path):
+    def teacher_weights(name: str, *extra: str) -> dict[str, torch.Tensor]:
+        cache = tmp_path / name
+        run_job([*TINY_RUN, "stages=[teacher]", f"paths.cache_dir={cache}", *extra], tmp_path / f"run-{name}")
+        (weights,) = (cache / "teachers").glob("*/model.safetensors")
+        return load_file(weights)
+
+    default = teacher_weights("default")
+    assert _same(teacher_weights("student-budget", "trainer.max_steps=1"), default)
+    assert not _same(teacher_weights("own-budget", "teacher.finetune.max_steps=1"), default)
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

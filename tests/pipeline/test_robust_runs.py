@@ -21,7 +21,7 @@ from distill_zoo.errors import ConfigError, StateError
 from distill_zoo.pipeline.builders import build_trainer
 from distill_zoo.pipeline.rundir import claim_run_dir
 from distill_zoo.training.checkpoint_io import AtomicCheckpointIO
-from tests.conftest import ROOT, TINY_RUN, compose
+from tests.conftest import ROOT, TINY_RUN, compose, run_job
 from tests.helpers.cli import cli_in_process, run_cli
 
 #: Tiny models on 200 demo examples, 2 epochs of 25 steps, a checkpoint every 5 steps.
@@ -346,3 +346,23 @@ def test_secrets_never_reach_what_a_run_writes(tmp_path, monkeypatch, capsys):
     for path in written:
         assert secret not in path.read_text(errors="replace"), f"{path} holds the W&B key"
     assert json.loads((tmp_path / "run" / "results.json").read_text())["config"]["group"] == "<redacted>"
+
+
+@pytest.mark.slow
+def test_a_complete_cache_on_a_read_only_disk_is_used_without_writing_to_it(tmp_path, monkeypatch):
+    from distill_zoo import locks
+
+    cache = tmp_path / "cache"
+    common = [*TINY_RUN, "method=kd", f"paths.cache_dir={cache}"]
+    run_job([*common, f"hydra.run.dir={tmp_path / 'first'}"], tmp_path / "first")
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
+    assert any(p.parent.name == "teacher_outputs" for p in before), "the first run cached the teacher's outputs"
+
+    class ReadOnlyLock:
+        def __init__(self, path: str) -> None:
+            raise OSError(30, "Read-only file system", path)
+
+    monkeypatch.setattr(locks, "FileLock", ReadOnlyLock)
+    record = run_job([*common, f"hydra.run.dir={tmp_path / 'second'}"], tmp_path / "second")
+    assert record is not None and record.student.metrics
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*")} == before, "nothing in the cache was written"

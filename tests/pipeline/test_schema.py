@@ -56,6 +56,10 @@ def test_every_shipped_option_passes_the_schema(tmp_path):
         ("eval.latency_runs=0", "eval.latency_runs=0 is invalid: it must be a positive integer"),
         ("warmup_ratio=1.5", "warmup_ratio=1.5 is invalid: it must be in [0, 1]"),
         ("checkpoint.every_n_minutes=-5", "checkpoint.every_n_minutes=-5 is invalid"),
+        ("trainer.max_steps=0", "trainer.max_steps=0 is invalid: it must be a positive number of steps, or -1"),
+        ("trainer.max_steps=-2", "trainer.max_steps=-2 is invalid"),
+        ("teacher.finetune.max_steps=0", "teacher.finetune.max_steps=0 is invalid: it must be a positive number"),
+        ("resume_mismatch=yes", "resume_mismatch='yes' is invalid: it must be refuse or accept"),
     ],
 )
 def test_bad_key_or_value_is_one_clear_error(tmp_path, override, message):

@@ -148,3 +148,18 @@ def test_seeds_of_a_chain_merge_although_each_hands_on_its_own_folder():
     ]
     rows = summarize(runs)
     assert len(rows) == 1 and rows[0]["n"] == 2 and rows[0]["seeds"] == [1, 2]
+
+
+def test_a_speedup_timed_under_unsteady_load_is_flagged(tmp_path):
+    from distill_zoo.report.rows import _latency_notes
+
+    steady = record("kd", 1)
+    shaky = record("kd", 2, student=ModelReport(path="s", metrics={"acc": 0.8}, params=5, latency_unstable=True))
+    assert _latency_notes([steady, steady]) == []
+    assert _latency_notes([steady, shaky])[0].startswith("latency unstable in 1 of 2 runs")
+    save(tmp_path, "a", steady)
+    save(tmp_path, "b", shaky)
+    text = format_summary(summarize(collect_results(tmp_path).records))
+    assert "2.00x?" in text and "?: latency unstable in some runs" in text
+    (tmp_path / "b" / "results.json").unlink()
+    assert "2.00x?" not in format_summary(summarize(collect_results(tmp_path).records))

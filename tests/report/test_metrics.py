@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torchmetrics.functional.classification import binary_f1_score, multiclass_accuracy, multiclass_matthews_corrcoef
+from sklearn.metrics import matthews_corrcoef
+from torchmetrics.functional.classification import binary_f1_score, multiclass_accuracy
 from torchmetrics.functional.regression import pearson_corrcoef, spearman_corrcoef
 
 from distill_zoo.report.metrics import score, tied_ranks, weighted_scores
@@ -13,7 +14,7 @@ from tests.report.synthetic import torchmetrics_scores
 
 
 def reference(metric: str, labels: np.ndarray, predicted: np.ndarray) -> float:
-    """torchmetrics on an explicit (possibly resampled) list of examples."""
+    """torchmetrics (MCC: scikit-learn, as GLUE's scorer) on an explicit (possibly resampled) list of examples."""
     if metric in ("pearson", "spearman"):
         fn = pearson_corrcoef if metric == "pearson" else spearman_corrcoef
         return float(fn(torch.tensor(predicted, dtype=torch.float64), torch.tensor(labels, dtype=torch.float64)))
@@ -23,7 +24,7 @@ def reference(metric: str, labels: np.ndarray, predicted: np.ndarray) -> float:
         return float(multiclass_accuracy(p, y, num_classes=classes, average="micro"))
     if metric == "f1":
         return float(binary_f1_score(p, y))
-    return float(multiclass_matthews_corrcoef(p, y, num_classes=classes))
+    return float(matthews_corrcoef(labels, predicted))  # GLUE's scorer: 0 for a constant predictor
 
 
 def classification_cases() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -37,7 +38,7 @@ def classification_cases() -> list[tuple[np.ndarray, np.ndarray]]:
 @pytest.mark.parametrize("metric", ["acc", "f1", "mcc"])
 @pytest.mark.parametrize("case", range(6))
 def test_classification_metrics_equal_torchmetrics(metric, case):
-    """Including torchmetrics' conventions for perfect, inverted and constant predictions."""
+    """Including perfect, inverted and constant predictions (MCC: GLUE's scorer, 0 when constant)."""
     labels, predicted = classification_cases()[case]
     assert score(metric, labels, predicted) == pytest.approx(reference(metric, labels, predicted), abs=1e-6)
 

@@ -128,3 +128,13 @@ def test_validation_logs_regression_correlations():
     assert logged["val/pearson"] == pytest.approx(slow_pearson(preds, labels), rel=1e-4)
     spearman = slow_pearson(average_ranks(preds), average_ranks(labels))
     assert logged["val/spearman"] == pytest.approx(spearman, rel=1e-4)
+
+
+@pytest.mark.parametrize("constant", [0, 1])
+def test_mcc_of_a_constant_predictor_is_zero_as_glues_scorer_says(constant):
+    """torchmetrics' own MatthewsCorrCoef gives 0.035 for "all acceptable" on CoLA dev's label mix."""
+    labels = [1] * 354 + [0] * 162
+    out = compute(("mcc",), 2, [constant] * len(labels), labels)
+    assert out["mcc"] == 0.0
+    assert compute(("mcc",), 2, labels, labels)["mcc"] == pytest.approx(1.0)
+    assert compute(("mcc",), 2, [1 - y for y in labels], labels)["mcc"] == pytest.approx(-1.0)

@@ -11,9 +11,10 @@ from distill_zoo.training.checkpoints import FINGERPRINT, ResumeGuard
 from tests.training.resumable import KillAt, Killed, differing, train
 
 
-def _train(folder, steps, code="abc123", accept=False, data_seed=0, kill=None):
+def _train(folder, steps, code="abc123", accept=False, data_seed=0, kill=None, damaged="refuse"):
     guard = ResumeGuard(code=code, accept_mismatch=accept)
     options = {"checkpoint": {"every_n_steps": 2, "guard": guard}, "data_seed": data_seed, "kill": kill}
+    options["damaged"] = damaged
     trainer, weights = train(folder, SupervisedObjective, list, steps=steps, **options)
     return trainer, weights, guard
 
@@ -64,3 +65,14 @@ def test_the_same_inputs_resume_exactly(tmp_path):
         _train(tmp_path / "split", 6, kill=KillAt(5))  # killed after batch 5: the checkpoint of step 4 stays
     trainer, resumed, guard = _train(tmp_path / "split", 6)
     assert trainer.global_step == 6 and guard.accepted == [] and differing(resumed, whole) == []
+
+
+def test_a_shared_teachers_checkpoint_from_other_code_is_set_aside_and_trained_from_zero(tmp_path, capsys):
+    fresh = _train(tmp_path / "fresh", 6, code="def456")[1]
+    with pytest.raises(Killed):
+        _train(tmp_path / "teacher", 6, code="abc123", kill=KillAt(5))
+    capsys.readouterr()
+    trainer, weights, _ = _train(tmp_path / "teacher", 6, code="def456", damaged="set_aside")
+    assert trainer.global_step == 6 and differing(weights, fresh) == []
+    assert "was written by other code (abc123 then, def456 now); set aside" in capsys.readouterr().out
+    assert len(list((tmp_path / "teacher").glob("last.ckpt.other-code-*"))) == 1
