@@ -143,10 +143,11 @@ def build_trainer(
             options.get("every_n_steps"),
             ResumeGuard(code=git_commit(), accept_mismatch=cfg.get("resume_mismatch") == "accept"),
         )
+    budget: dict[str, Any] = {} if max_steps is None else {"max_steps": max_steps}
     return build(
         cfg.trainer,
         max_epochs=max_epochs,
-        **({} if max_steps is None else {"max_steps": max_steps}),
+        **budget,
         logger=loggers,
         default_root_dir=str(root_dir),
         callbacks=callbacks,

@@ -276,13 +276,13 @@ def fit_resuming(
             print(f"[{what}] {resume} does not load ({err.reason}); set aside as {aside.name}, training from step 0")
             resume = None
         else:
-            stale = damaged == "set_aside" and _other_code(trainer, checkpoint)
-            if stale:
+            other = _other_code(trainer, checkpoint) if damaged == "set_aside" else ""
+            if other:
                 # A shared teacher's key covers its data, not the code: a fine-tune begun by other
                 # code is begun again rather than finished by this code.
                 aside = resume.with_name(f"{LAST}.other-code-{time.strftime('%Y%m%d-%H%M%S')}")
                 resume.replace(aside)
-                print(f"[{what}] {resume} was written by other code ({stale}); set aside, training from step 0")
+                print(f"[{what}] {resume} was written by other code ({other}); set aside, training from step 0")
                 resume = None
             else:
                 print(f"[{what}] resuming from {resume}, step {step}")
