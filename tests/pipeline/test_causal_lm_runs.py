@@ -195,7 +195,8 @@ def test_the_report_compares_perplexities_with_an_interval_over_held_out_blocks(
         assert score("ppl_heldout", predictions.labels, getattr(predictions, role)) == pytest.approx(recorded, rel=1e-9)
     report = build_report([tmp_path / "sweep"], baseline="clm", replicates=200)
     (row,) = [r for r in report.rows if r.method == "lm_kd_fkl"]
-    assert row.metric == "ppl_heldout" and not row.notes
+    # Tiny models timed over a handful of calls may be flagged unstable: that note is not this test's subject.
+    assert row.metric == "ppl_heldout" and [n for n in row.notes if not n.startswith("latency unstable")] == []
     ppl = {key: r.student.metrics["ppl_heldout"] for key, r in records.items()}
     assert row.delta == pytest.approx(sum(ppl["lm_kd_by/fkl", s] - ppl["clm", s] for s in (1, 2)) / 2)
     assert row.ci_low is not None and row.ci_high is not None and row.ci_low < row.delta < row.ci_high
