@@ -16,14 +16,19 @@ from filelock import FileLock
 
 from distill_zoo.errors import StateError
 
+#: What a check says of an entry that is not there (yet).
+MISSING = "missing"
+
 
 @contextmanager
-def lock_unless_complete(entry: Path, complete: Callable[[], bool]) -> Iterator[None]:
-    """No lock when ``complete()`` holds already; else ``<entry>.lock``, under which the caller
-    checks ``complete()`` again (another process may have finished it meanwhile) and builds.
-    A cache where the lock cannot be created (read-only) is a :class:`StateError` naming it."""
-    if complete():
-        yield
+def lock_unless_complete(entry: Path, problem: Callable[[], str | None]) -> Iterator[str | None]:
+    """Yield what ``problem()`` says of the entry (None: usable; :data:`MISSING`; or why it is
+    damaged). A usable entry takes no lock and is checked once; any other takes
+    ``<entry>.lock`` and is checked again under it (another process may have built it
+    meanwhile), so the caller builds only what is still not usable. A cache where the lock
+    cannot be created (read-only) is a :class:`StateError` naming it."""
+    if problem() is None:
+        yield None
         return
     try:
         lock = FileLock(str(entry) + ".lock")
@@ -34,6 +39,6 @@ def lock_unless_complete(entry: Path, complete: Callable[[], bool]) -> Iterator[
             "paths.cache_dir at a writable cache, or rebuild the entry where this one is writable"
         ) from err
     try:
-        yield
+        yield problem()
     finally:
         lock.release()

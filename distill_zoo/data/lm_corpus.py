@@ -39,7 +39,7 @@ from distill_zoo.data.tasks import get_task
 from distill_zoo.data.text import drop_lines_containing
 from distill_zoo.data.tsv import read_glue_tsv
 from distill_zoo.errors import ConfigError, DataError
-from distill_zoo.locks import lock_unless_complete
+from distill_zoo.locks import MISSING, lock_unless_complete
 
 
 class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
@@ -176,8 +176,12 @@ class LMCorpusDataModule(TrainingPosition, L.LightningDataModule):
             return
         cache = self._cache_path()
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with lock_unless_complete(cache, (cache / "splits.json").is_file):  # DDP ranks and parallel jobs build it once
-            if not (cache / "splits.json").is_file():
+
+        def problem() -> str | None:
+            return None if (cache / "splits.json").is_file() else MISSING
+
+        with lock_unless_complete(cache, problem) as found:  # DDP ranks and parallel jobs build it once
+            if found is not None:
                 self._write(cache)
         names = json.loads((cache / "splits.json").read_text())
         self.datasets = {name: load_from_disk(str(cache / name)) for name in names}

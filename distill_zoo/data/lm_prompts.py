@@ -26,7 +26,7 @@ from datasets import Dataset, load_from_disk
 
 from distill_zoo.data.corpus import pad_rows
 from distill_zoo.errors import DataError
-from distill_zoo.locks import lock_unless_complete
+from distill_zoo.locks import MISSING, lock_unless_complete
 
 #: What ``data.source`` can be.
 SOURCES = ("corpus", "teacher_generations", "on_policy")
@@ -88,8 +88,12 @@ def cached_completions(folder: Path, rows: list[PromptRow], completer: Completer
     with ``key.json`` saying what made it). The caller puts everything the completions depend
     on into ``folder``'s name; the folder appears whole or not at all."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with lock_unless_complete(folder, (folder / "key.json").is_file):  # DDP ranks and parallel jobs generate once
-        if not (folder / "key.json").is_file():
+
+    def problem() -> str | None:
+        return None if (folder / "key.json").is_file() else MISSING
+
+    with lock_unless_complete(folder, problem) as found:  # DDP ranks and parallel jobs generate once
+        if found is not None:
             tmp = folder.with_name(folder.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
             print(f"[data] generating completions for {len(rows)} prompts once -> {folder}")

@@ -186,8 +186,12 @@ class TrainingPosition:
 
     def train_tokens_digest(self) -> tuple[str, int]:
         """A hash of the served training rows exactly as the models see them (token ids, type ids,
-        in order), and the longest row in tokens."""
+        in order), and the longest row in tokens. Computed once per rows object (the teacher-output
+        cache key and every checkpoint's resume record both ask for it)."""
         rows = self.train_rows()
+        memo = self.__dict__.get("_tokens_digest")
+        if memo is not None and memo[0] is rows:  # a datasets.Dataset is immutable
+            return memo[1]
         digest = hashlib.sha256()
         longest = 0
         for column in ("input_ids", "token_type_ids"):
@@ -195,6 +199,7 @@ class TrainingPosition:
                 for row in rows[column]:
                     digest.update(json.dumps(row).encode())
                     longest = max(longest, len(row))
+        self.__dict__["_tokens_digest"] = (rows, (digest.hexdigest(), longest))
         return digest.hexdigest(), longest
 
     def batches_to_skip(self, epoch_batches: int) -> int:

@@ -42,7 +42,7 @@ from omegaconf import DictConfig
 from distill_zoo.data import GlueDataModule
 from distill_zoo.errors import ConfigError
 from distill_zoo.features import FeatureRequest
-from distill_zoo.locks import lock_unless_complete
+from distill_zoo.locks import MISSING, lock_unless_complete
 from distill_zoo.models import FrozenEncoder
 from distill_zoo.models.cache_check import ensure_free_space, outputs_damage, record_checks, remove_stale_temporaries
 from distill_zoo.models.cached import (
@@ -93,15 +93,18 @@ def cached_teacher(
     folder.parent.mkdir(parents=True, exist_ok=True)
     examples = len(datamodule.datasets[datamodule.train_split])
     full = cfg.get("teacher_cache_verify", "quick") == "full"
-    with lock_unless_complete(folder, lambda: is_complete(folder) and outputs_damage(folder, full) is None):
-        damage = outputs_damage(folder, full) if is_complete(folder) else None
-        if is_complete(folder) and damage is None:
+
+    def problem() -> str | None:
+        return outputs_damage(folder, full) if is_complete(folder) else MISSING
+
+    with lock_unless_complete(folder, problem) as found:
+        if found is None:
             print(f"[teacher outputs] reusing {folder.name}")
             if record_checks(folder):
                 print(f"[teacher outputs] {folder.name} was made before entries recorded checks: recorded them now")
         else:
-            if damage is not None:
-                print(f"[teacher outputs] {folder.name} cannot be used ({damage}); computing it again")
+            if found != MISSING:
+                print(f"[teacher outputs] {folder.name} cannot be used ({found}); computing it again")
             for stale in remove_stale_temporaries(folder.parent):
                 print(f"[teacher outputs] removed {stale.name}, left by a process killed while writing it")
             labels = int(encoder.model.config.num_labels or 2)

@@ -34,7 +34,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from distill_zoo.data import GlueDataModule, TaskSpec
 from distill_zoo.errors import StateError
-from distill_zoo.locks import lock_unless_complete
+from distill_zoo.locks import MISSING, lock_unless_complete
 from distill_zoo.models import load_classifier, resolve_pretrained
 from distill_zoo.objectives import SupervisedObjective
 from distill_zoo.pipeline.builders import build, build_trainer, container
@@ -170,11 +170,6 @@ def is_cached(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / "entry.json").is_file()
 
 
-def is_sound(path: Path) -> bool:
-    """A complete entry whose files are those it was made with (:func:`entry_damage`)."""
-    return is_cached(path) and entry_damage(path) is None
-
-
 def read_entry(path: Path) -> TeacherEntry:
     entry = read_entry_json(path)
     return TeacherEntry(path, entry["key"], entry["metrics"], entry["description"])
@@ -185,9 +180,8 @@ def resolve_teacher(cfg: DictConfig, train_digest: str) -> TeacherEntry:
     path = teacher_dir(cfg, train_digest)
     if cfg.teacher.get("finetune") is None:
         return TeacherEntry(path, None, {}, {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True)})
-    if is_cached(path) and read_entry_or_none(path) is not None:
-        return read_entry(path)
-    return TeacherEntry(path, path.name, {}, cache_description(cfg, train_digest))
+    found = read_entry_or_none(path) if is_cached(path) else None
+    return found if found is not None else TeacherEntry(path, path.name, {}, cache_description(cfg, train_digest))
 
 
 def read_entry_or_none(path: Path) -> TeacherEntry | None:
@@ -216,15 +210,18 @@ def ensure_teacher(
     final = entry.path
     final.parent.mkdir(parents=True, exist_ok=True)
     rank_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+
     # Under DDP every rank joins the fine-tuning, but only rank 0 locks and writes.
-    with lock_unless_complete(final, lambda: is_sound(final)) if rank_zero else nullcontext():
-        damage = entry_damage(final) if is_cached(final) else None
-        if is_cached(final) and damage is None:
+    def problem() -> str | None:
+        return entry_damage(final) if is_cached(final) else MISSING
+
+    with lock_unless_complete(final, problem) if rank_zero else nullcontext(problem()) as found:
+        if found is None:
             print(f"[teacher] reusing cached teacher {final.name}")
             record_digests(final)
             return read_entry(final), load_classifier(str(final), spec.num_labels)
-        if damage is not None and rank_zero:
-            set_aside(final, damage)
+        if found != MISSING and rank_zero:
+            set_aside(final, found)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         checkpoints = final.parent / f".{final.name}.checkpoints"
         # Under the lock no one else writes this entry: a temporary folder left by a killed

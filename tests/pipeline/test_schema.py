@@ -60,6 +60,8 @@ def test_every_shipped_option_passes_the_schema(tmp_path):
         ("trainer.max_steps=-2", "trainer.max_steps=-2 is invalid"),
         ("teacher.finetune.max_steps=0", "teacher.finetune.max_steps=0 is invalid: it must be a positive number"),
         ("resume_mismatch=yes", "resume_mismatch='yes' is invalid: it must be refuse or accept"),
+        ("teacher_cache_verify=all", "teacher_cache_verify='all' is invalid: it must be quick or full"),
+        ("eval.latency_threads=0", "eval.latency_threads=0 is invalid: it must be a positive number of threads"),
     ],
 )
 def test_bad_key_or_value_is_one_clear_error(tmp_path, override, message):
