@@ -58,6 +58,19 @@ def test_compare_transfer_is_the_low_resource_protocol(tmp_path):
     assert cfg.teacher.finetune.max_train_samples == cfg.data.max_train_samples
 
 
+def test_compare_transfer_stsb_gives_the_students_the_teachers_step_budget(tmp_path):
+    cfg = compose_with_hydra(["experiment=compare_transfer_stsb"], tmp_path)
+    methods = ["none", "pseudo_label", "kd", "distilbert", "pkd", "tinybert", "minilm_v2", "mobilebert"]
+    assert swept(cfg, "method") == methods and swept(cfg, "seed") == ["1", "2", "3", "4", "5"]
+    assert cfg.data.task == "stsb" and cfg.data.max_train_samples == 575  # 10 % of 5,749
+    assert cfg.data.transfer.source == "train_rest" and cfg.data.transfer.max_samples is None
+    assert cfg.teacher.finetune.max_train_samples == 575
+    # the teacher's budget: 10 epochs of ceil(575 / 32) = 18 batches; the students get as many steps
+    teacher_steps = cfg.teacher.finetune.max_epochs * -(-575 // cfg.data.batch_size)
+    assert cfg.trainer.max_steps == teacher_steps == 180
+    assert cfg.trainer.max_epochs >= 2  # one epoch of labelled + transfer rows is 167 steps
+
+
 EXPECTED_ROWS = {
     "full": ("distilbert", {"kd": 0.5, "task": 0.5, "cos": 0.1}, "pretrained"),
     "no_kd": ("distilbert_no_kd", {"kd": 0.0, "task": 0.5, "cos": 0.1}, "pretrained"),
